@@ -1,0 +1,285 @@
+"""Structured config for the pipeline: one dataclass per Hydra group, composed from ``conf/``.
+
+Priority, highest first: CLI override → environment variable (``${oc.env:...}`` in YAML)
+→ YAML option → dataclass default. Secrets never live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from tasks.aggregate import check_frequency
+from tasks.clean import CleanParams
+from tasks.evaluate import BacktestParams
+from tasks.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
+from tasks.defects import DefectRates
+from tasks.generate import GeneratorSpec
+from tasks.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_NAME = "config"
+
+
+@dataclass
+class DefectRatesConfig:
+    """Rates of each defect the synthetic generator injects (fractions of rows)."""
+
+    null_revenue: float = 0.004
+    negative_revenue: float = 0.003
+    duplicate: float = 0.003
+    bad_date: float = 0.002
+    unknown_category: float = 0.002
+    late: float = 0.01
+
+
+@dataclass
+class GeneratorConfig:
+    """Synthetic data generator settings (used when ``data.generate`` is true)."""
+
+    seed: int = 42
+    start: str = "2023-01-01"
+    days: int = 730
+    regions: list[str] = field(default_factory=lambda: ["north", "south", "east", "west"])
+    product_types: list[str] = field(
+        default_factory=lambda: [
+            "grocery",
+            "electronics",
+            "clothing",
+            "home",
+            "toys",
+            "sports",
+        ]
+    )
+    stores_per_region: int = 3
+    transactions_per_day: float = 3.0
+    promo_rate: float = 0.08
+    promo_lift: float = 0.35
+    late_max_days: int = 7
+    holiday_country: str = "US"
+    file_format: str = "parquet"
+    defects: DefectRatesConfig = field(default_factory=DefectRatesConfig)
+
+
+@dataclass
+class DataConfig:
+    """Where the raw sales come from, where outputs go, and the time grain."""
+
+    name: str = MISSING
+    input_path: str = MISSING
+    output_path: str = "outputs"
+    file_format: str = "auto"
+    frequency: str = "1d"
+    series_keys: list[str] = field(default_factory=lambda: ["region", "product_type"])
+    allowed_categories: dict[str, list[str]] = field(default_factory=dict)
+    late_tolerance_days: int = 1
+    generate: bool = False
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+
+@dataclass
+class PreprocessingConfig:
+    """Cleaning rules and panel construction."""
+
+    min_revenue: float = 0.0
+    repair_revenue: bool = True
+    missing_periods: str = "zero"
+    drop_incomplete_periods: bool = True
+
+
+@dataclass
+class FeaturesConfig:
+    """Lags and windows in periods (``null``: per-frequency default), calendar, categoricals."""
+
+    lags: list[int] | None = None
+    window_sizes: list[int] | None = None
+    categorical_columns: list[str] = field(default_factory=lambda: ["region", "product_type"])
+    calendar: bool = True
+    holiday_country: str | None = "US"
+    use_promo: bool = True
+
+
+@dataclass
+class LightGBMHyperparameters:
+    """LightGBM parameters; a mistyped name fails composition instead of being ignored."""
+
+    objective: str = "tweedie"
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    max_depth: int = -1
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 1.0
+    bagging_freq: int = 0
+    lambda_l2: float = 0.0
+    num_threads: int = 2
+
+
+@dataclass
+class ModelConfig:
+    """The forecasting model."""
+
+    name: str = "lightgbm"
+    model_name: str = "sales-forecast"
+    num_boost_round: int = 300
+    hyperparameters: LightGBMHyperparameters = field(default_factory=LightGBMHyperparameters)
+
+
+@dataclass
+class EvaluationConfig:
+    """Rolling-origin backtest, baselines and the promotion gate."""
+
+    backtest_windows: int = 3
+    season_length: int | None = None
+    moving_average_window: int | None = None
+    segment_by: str = "product_type"
+    min_improvement: float = 0.0
+    max_regression: float = 0.05
+
+
+@dataclass
+class ForecastConfig:
+    """What to forecast."""
+
+    horizon: int | None = None
+    promo_plan_path: str | None = None
+
+
+@dataclass
+class OutputConfig:
+    """Where task results are cached and how runs are written."""
+
+    cache: bool = True
+    result_storage: str = "${data.output_path}/cache"
+    task_retries: int = 3
+    task_retry_delay_seconds: float = 2.0
+
+
+@dataclass
+class AppConfig:
+    """The whole composed config."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    random_seed: int = 42
+
+
+def register_configs() -> None:
+    """Register the structured schema that ``conf/config.yaml`` builds on (idempotent)."""
+    ConfigStore.instance().store(name="base_config", node=AppConfig)
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``conf/config.yaml`` with Hydra override strings, inside or outside a Hydra app."""
+    register_configs()
+    overrides = list(overrides or [])
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=CONFIG_NAME, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=CONFIG_NAME, overrides=overrides)
+
+
+def to_app_config(cfg: DictConfig) -> AppConfig:
+    """Resolve interpolations and turn a composed config into typed dataclasses."""
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, AppConfig):
+        raise TypeError(f"composed config is {type(obj).__name__}, expected AppConfig")
+    check_frequency(obj.data.frequency)
+    return obj
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The resolved config as YAML text, as written to ``config.yaml`` of a run."""
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def as_dict(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as a plain JSON-able dict."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}
+
+
+def generator_spec(cfg: AppConfig) -> GeneratorSpec:
+    """The synthetic data generator's spec from ``data.generator``."""
+    g = cfg.data.generator
+    return GeneratorSpec(
+        seed=g.seed,
+        start=g.start,
+        days=g.days,
+        regions=tuple(g.regions),
+        product_types=tuple(g.product_types),
+        stores_per_region=g.stores_per_region,
+        transactions_per_day=g.transactions_per_day,
+        promo_rate=g.promo_rate,
+        promo_lift=g.promo_lift,
+        late_max_days=g.late_max_days,
+        holiday_country=g.holiday_country,
+        file_format=g.file_format,
+        defects=DefectRates(**vars(g.defects)),
+    )
+
+
+def clean_params(cfg: AppConfig) -> CleanParams:
+    """Cleaning rules from ``data`` and ``preprocessing``."""
+    return CleanParams(
+        series_keys=list(cfg.data.series_keys),
+        min_revenue=cfg.preprocessing.min_revenue,
+        repair_revenue=cfg.preprocessing.repair_revenue,
+        allowed_categories={k: list(v) for k, v in cfg.data.allowed_categories.items()},
+        late_tolerance_days=cfg.data.late_tolerance_days,
+    )
+
+
+def feature_spec(cfg: AppConfig) -> FeatureSpec:
+    """Feature settings, with per-frequency defaults filled in."""
+    f = cfg.features
+    return resolve_spec(
+        frequency=cfg.data.frequency,
+        series_keys=list(cfg.data.series_keys),
+        lags=None if f.lags is None else list(f.lags),
+        window_sizes=None if f.window_sizes is None else list(f.window_sizes),
+        categorical_columns=list(f.categorical_columns),
+        calendar=f.calendar,
+        holiday_country=f.holiday_country,
+        use_promo=f.use_promo,
+    )
+
+
+def horizon(cfg: AppConfig) -> int:
+    """``forecast.horizon``, or the default for ``data.frequency`` when unset."""
+    return cfg.forecast.horizon or DEFAULT_HORIZON[cfg.data.frequency]
+
+
+def backtest_params(cfg: AppConfig) -> BacktestParams:
+    """Backtest settings, with per-frequency season length and moving-average window."""
+    season = cfg.evaluation.season_length or DEFAULT_SEASON[cfg.data.frequency]
+    return BacktestParams(
+        horizon=horizon(cfg),
+        windows=cfg.evaluation.backtest_windows,
+        season_length=season,
+        moving_average_window=cfg.evaluation.moving_average_window or season,
+        segment_by=cfg.evaluation.segment_by,
+    )
+
+
+def hyperparameters(cfg: AppConfig) -> dict[str, Any]:
+    """LightGBM parameters as a plain dict."""
+    return dict(vars(cfg.model.hyperparameters))
+
+
+def extra_columns(cfg: AppConfig) -> list[str]:
+    """Non-contract raw columns the config uses (as series keys or categoricals)."""
+    wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
+    return sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})

@@ -1,0 +1,218 @@
+"""Prefect tasks: one per stage. Each validates its boundary, calls the pure stage
+functions, logs counts through the run logger and returns a result the cache can persist.
+
+Caching is by content (:mod:`tasks.caching`); I/O tasks retry transient errors with
+exponential backoff and jitter, and fail at once on everything else.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import polars as pl
+from prefect import Task, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.tasks import exponential_backoff
+
+from tasks import aggregate, clean, evaluate, features, forecast, generate, ingest, train
+from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
+from tasks.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
+from tasks.schemas import Features as FeaturesSchema
+
+RESULTS = BundleSerializer()
+TRANSIENT = (OSError, ConnectionError, TimeoutError)
+
+
+def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Retry only I/O-shaped failures; a bad value or bad data fails at once."""
+    try:
+        state.result(raise_on_failure=True)
+    except TRANSIENT as exc:
+        return not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError)
+    except Exception:
+        return False
+    return False
+
+
+IO_RETRY: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": is_transient,
+}
+CACHED: dict[str, Any] = {
+    "cache_policy": STAGE_CACHE,
+    "persist_result": True,
+    "result_serializer": RESULTS,
+}
+
+
+@task(name="generate-data", cache_policy=NO_CACHE, **IO_RETRY)
+def generate_task(spec: generate.GeneratorSpec, root: str) -> generate.DatasetInfo:
+    """Make sure the synthetic data set for ``spec`` exists at ``root`` (generated once)."""
+    info = generate.ensure_dataset(spec, root)
+    get_run_logger().info(
+        "synthetic data at %s: %d rows in %d files (%s)",
+        info.root,
+        info.rows,
+        info.files,
+        "reused" if info.reused else "generated",
+    )
+    return info
+
+
+@task(name="ingest", **{**CACHED, "cache_policy": INGEST_CACHE}, **IO_RETRY)
+def ingest_task(input_path: str, file_format: str, extra_columns: list[str]) -> ingest.RawSource:
+    """Find, fingerprint and check the raw files; no rows are read here."""
+    source = ingest.discover(input_path, file_format, extra_columns)
+    ingest.scan(source)  # builds the plan and checks it against the raw schema
+    get_run_logger().info(
+        "ingest: %d file(s) under %s in %d layout(s), fingerprint %s",
+        len(source.files),
+        input_path,
+        len(source.groups),
+        source.digest[:12],
+    )
+    return source
+
+
+@task(name="clean", **CACHED, **IO_RETRY)
+def clean_task(source: ingest.RawSource, params: clean.CleanParams) -> clean.CleanResult:
+    """Stream the raw rows once: quarantine bad rows with a reason, roll up the rest per day."""
+    logger = get_run_logger()
+    flagged = clean.flag_rows(ingest.scan(source), params)
+    daily, quarantine, counts_frame = pl.collect_all(
+        [
+            clean.rollup_daily(flagged, params.series_keys),
+            clean.quarantine_rows(flagged, source.extra_columns),
+            clean.row_counts(flagged),
+        ]
+    )
+    counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
+    clean.reconcile(counts, quarantine, daily)
+    validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
+    validate(quarantine, Quarantine, stage="clean", source=source.input_path, unique_on_keys=False)
+    by_reason = clean.reason_counts(quarantine)
+    logger.info(
+        "clean: %d rows in = %d kept + %d quarantined %s; %d repaired, %d late; %d series-days",
+        counts["rows_in"],
+        counts["rows_kept"],
+        counts["rows_quarantined"],
+        by_reason,
+        counts["rows_repaired"],
+        counts["rows_late"],
+        daily.height,
+    )
+    return clean.CleanResult(daily=daily, quarantine=quarantine, counts={**counts, **by_reason})
+
+
+@task(name="aggregate", **CACHED)
+def aggregate_task(
+    daily: pl.DataFrame,
+    series_keys: list[str],
+    frequency: str,
+    missing_periods: str,
+    drop_incomplete: bool,
+) -> aggregate.PanelResult:
+    """Build the (series, period) panel at the configured frequency."""
+    result = aggregate.build_panel(daily, series_keys, frequency, missing_periods, drop_incomplete)
+    validate(result.panel, Panel, stage="aggregate", source="clean daily sales", keys=series_keys)
+    n_series = result.panel.select(series_keys).unique().height
+    get_run_logger().info(
+        "aggregate: %d series x %s periods = %d rows (%d filled, dropped partial periods %s)",
+        n_series,
+        frequency,
+        result.panel.height,
+        result.periods_filled,
+        [d.isoformat() for d in result.incomplete_periods_dropped],
+    )
+    return result
+
+
+@task(name="features", **CACHED)
+def features_task(panel: pl.DataFrame, spec: features.FeatureSpec) -> pl.DataFrame:
+    """Lags, windows, calendar and categoricals for every panel row."""
+    frame = features.build_features(panel, spec)
+    validate(frame, FeaturesSchema, stage="features", source="panel", keys=spec.series_keys)
+    get_run_logger().info(
+        "features: %d rows x %d features %s",
+        frame.height,
+        len(spec.feature_names),
+        spec.feature_names,
+    )
+    return frame
+
+
+@task(name="train", **CACHED)
+def train_task(
+    frame: pl.DataFrame,
+    spec: features.FeatureSpec,
+    hyperparameters: dict[str, Any],
+    num_boost_round: int,
+    seed: int,
+) -> train.TrainedModel:
+    """Fit the final model on all rows with a known target."""
+    start = time.perf_counter()
+    model = train.train_model(frame, spec, hyperparameters, num_boost_round, seed)
+    top = list(model.feature_importance())[:5]
+    get_run_logger().info(
+        "train: %d rows, %d rounds in %.1fs; top features by gain %s",
+        model.training_rows,
+        num_boost_round,
+        time.perf_counter() - start,
+        top,
+    )
+    return model
+
+
+@task(name="evaluate", **CACHED)
+def evaluate_task(
+    panel: pl.DataFrame,
+    spec: features.FeatureSpec,
+    params: evaluate.BacktestParams,
+    hyperparameters: dict[str, Any],
+    num_boost_round: int,
+    seed: int,
+    min_improvement: float,
+) -> evaluate.BacktestResult:
+    """Rolling-origin backtest against the baselines, and the promotion gate."""
+    result = evaluate.backtest(panel, spec, params, hyperparameters, num_boost_round, seed)
+    decision = evaluate.gate(result.metrics, min_improvement)
+    metrics = {**result.metrics, "gate": decision}
+    scores = metrics["backtest"]
+    get_run_logger().info(
+        "evaluate: %d windows x %d periods; WAPE model %.4f, seasonal naive %.4f, "
+        "moving average %.4f; gate %s: %s",
+        params.windows,
+        params.horizon,
+        scores["model"]["wape"],
+        scores["seasonal_naive"]["wape"],
+        scores["moving_average"]["wape"],
+        "passed" if decision["passed"] else "failed",
+        "; ".join(decision["reasons"]),
+    )
+    return evaluate.BacktestResult(predictions=result.predictions, metrics=metrics)
+
+
+@task(name="forecast", **CACHED, **IO_RETRY)
+def forecast_task(
+    model: train.TrainedModel,
+    panel: pl.DataFrame,
+    spec: features.FeatureSpec,
+    horizon: int,
+    promo_plan_path: str | None,
+) -> pl.DataFrame:
+    """Forecast the next ``horizon`` periods for every series."""
+    plan = ingest.read_promo_plan(promo_plan_path, spec.series_keys) if promo_plan_path else None
+    out = forecast.forecast_next(model, panel, spec, horizon, plan)
+    validate(out, Forecasts, stage="forecast", source="model", keys=spec.series_keys)
+    get_run_logger().info(
+        "forecast: %d series x %d periods from %s, total %.2f",
+        out.select(spec.series_keys).unique().height,
+        horizon,
+        out["date"].min(),
+        out["forecast"].sum(),
+    )
+    return out

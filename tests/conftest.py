@@ -1,0 +1,50 @@
+"""Session-wide test settings: an isolated Prefect home, and small-config overrides."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A small but complete configuration: ~8 months, 6 series, 2 backtest windows of 14 days.
+SMALL = [
+    "data.generator.days=240",
+    "data.generator.regions=[north,south]",
+    "data.generator.product_types=[grocery,toys,sports]",
+    "data.generator.stores_per_region=2",
+    "forecast.horizon=14",
+    "evaluation.backtest_windows=2",
+    "model.num_boost_round=60",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Prefect at a throw-away home before anything imports it."""
+    home = Path(tempfile.mkdtemp(prefix="sales-forecast-prefect-"))
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(home / "storage")
+    os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    for key in ("SALES_DATA_DIR", "SALES_OUTPUT_PATH", "SALES_INPUT_PATH"):
+        os.environ.pop(key, None)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes ~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated data sets shared by the flow tests (generated once per session)."""
+    return tmp_path_factory.mktemp("data")

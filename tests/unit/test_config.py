@@ -1,0 +1,132 @@
+"""Config composition: groups, overrides, types, environment variables and mapping to stages."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from flows import config as conf
+
+
+def compose(*overrides: str) -> conf.AppConfig:
+    return conf.to_app_config(conf.compose_config(list(overrides)))
+
+
+def test_defaults_compose_to_the_bundled_synthetic_data() -> None:
+    cfg = compose()
+    assert cfg.data.name == "synthetic"
+    assert cfg.data.generate is True
+    assert cfg.data.input_path.endswith("synthetic/seed-42")
+    assert cfg.data.frequency == "1d"
+    assert cfg.output.result_storage == f"{cfg.data.output_path}/cache"
+    assert cfg.model.hyperparameters.objective == "tweedie"
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "expected"),
+    [
+        ("model.hyperparameters.max_depth=8", ("model", "hyperparameters", "max_depth"), 8),
+        ("data.frequency=1w", ("data", "frequency"), "1w"),
+        ("preprocessing.min_revenue=5", ("preprocessing", "min_revenue"), 5.0),
+        ("features.window_sizes=[3,9]", ("features", "window_sizes"), [3, 9]),
+        ("features.lags=[1,2]", ("features", "lags"), [1, 2]),
+        ("forecast.horizon=7", ("forecast", "horizon"), 7),
+        ("evaluation.backtest_windows=5", ("evaluation", "backtest_windows"), 5),
+        ("random_seed=7", ("random_seed",), 7),
+        ("data.output_path=/tmp/x", ("data", "output_path"), "/tmp/x"),
+    ],
+)
+def test_override_reaches_the_typed_config(
+    override: str, path: tuple[str, ...], expected: object
+) -> None:
+    node: object = compose(override)
+    for part in path:
+        node = getattr(node, part)
+    assert node == expected
+
+
+def test_two_overrides_from_the_readme_example() -> None:
+    cfg = compose("model.hyperparameters.max_depth=8", "data.frequency=1w")
+    assert cfg.model.hyperparameters.max_depth == 8
+    assert cfg.data.frequency == "1w"
+    assert conf.feature_spec(cfg).lags == [1, 2, 4, 52]
+    assert conf.backtest_params(cfg).season_length == 52
+    assert conf.horizon(cfg) == 13
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["model.hyperparameters.max_dpeth=8", "data.frequnecy=1w", "forecast.horizonn=3"],
+)
+def test_mistyped_key_fails_naming_the_key(override: str) -> None:
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(override)
+    assert override.split("=")[0].split(".")[-1] in str(err.value.__cause__ or err.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["forecast.horizon=soon", "model.num_boost_round=1.5", "preprocessing.min_revenue=abc"],
+)
+def test_wrong_type_fails_at_composition(override: str) -> None:
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose(override)
+
+
+def test_unknown_frequency_fails_before_any_work() -> None:
+    with pytest.raises(ValueError, match="data.frequency='2d'"):
+        compose("data.frequency=2d")
+
+
+def test_unknown_group_option_fails() -> None:
+    with pytest.raises(ConfigCompositionException, match="nosuch"):
+        compose("data=nosuch")
+
+
+def test_environment_variable_sets_output_path_and_cli_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SALES_OUTPUT_PATH", "/srv/forecasts")
+    assert compose().data.output_path == "/srv/forecasts"
+    assert compose().output.result_storage == "/srv/forecasts/cache"
+    assert compose("data.output_path=/cli").data.output_path == "/cli"
+
+
+def test_local_data_needs_an_input_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALES_INPUT_PATH", "/data/sales/")
+    cfg = compose("data=local")
+    assert cfg.data.input_path == "/data/sales/"
+    assert cfg.data.generate is False
+
+
+def test_per_frequency_defaults_and_explicit_values() -> None:
+    daily = compose()
+    assert conf.feature_spec(daily).lags == [1, 7, 14, 28]
+    assert conf.feature_spec(daily).window_sizes == [7, 28]
+    assert conf.backtest_params(daily).season_length == 7
+    monthly = compose("data.frequency=1mo", "evaluation.season_length=6", "forecast.horizon=3")
+    assert conf.backtest_params(monthly).season_length == 6
+    assert conf.backtest_params(monthly).moving_average_window == 6
+    assert conf.horizon(monthly) == 3
+
+
+def test_generator_spec_and_clean_params_follow_config() -> None:
+    cfg = compose("data.generator.days=30", "data.generator.defects.duplicate=0")
+    spec = conf.generator_spec(cfg)
+    assert spec.days == 30
+    assert spec.defects.duplicate == 0
+    params = conf.clean_params(cfg)
+    assert params.allowed_categories["region"] == list(cfg.data.generator.regions)
+
+
+def test_extra_columns_are_only_those_the_config_uses() -> None:
+    assert conf.extra_columns(compose()) == []
+    cfg = compose("data.series_keys=[region,channel]", "features.categorical_columns=[channel]")
+    assert conf.extra_columns(cfg) == ["channel"]
+
+
+def test_no_secret_looking_values_in_any_config_option() -> None:
+    text = "\n".join(p.read_text() for p in conf.CONF_DIR.rglob("*.yaml"))
+    for word in ("aws_secret_access_key", "password", "token:"):
+        assert word not in text.lower()
