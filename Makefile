@@ -56,3 +56,11 @@ lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache
+
+.PHONY: bench bench-install
+bench-install: $(UV) ## install the benchmark extras (pandas, mlforecast) from uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --group bench
+	@touch $(VENV)/.synced
+
+bench: bench-install ## benchmarks: SIZES="1000000 10000000" (default), see benchmarks/README.md
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -17,14 +17,15 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from tasks.aggregate import check_frequency
 from tasks.clean import CleanParams
+from tasks.defects import DefectRates
 from tasks.evaluate import BacktestParams
 from tasks.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
-from tasks.defects import DefectRates
 from tasks.generate import GeneratorSpec
 from tasks.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
+BUILTIN_DATASETS = (None, "synthetic", "aus_retail")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class DefectRatesConfig:
 
 @dataclass
 class GeneratorConfig:
-    """Synthetic data generator settings (used when ``data.generate`` is true)."""
+    """Synthetic data generator settings (used when ``data.builtin`` is ``synthetic``)."""
 
     seed: int = 42
     start: str = "2023-01-01"
@@ -79,7 +80,7 @@ class DataConfig:
     series_keys: list[str] = field(default_factory=lambda: ["region", "product_type"])
     allowed_categories: dict[str, list[str]] = field(default_factory=dict)
     late_tolerance_days: int = 1
-    generate: bool = False
+    builtin: str | None = None
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -103,6 +104,7 @@ class FeaturesConfig:
     calendar: bool = True
     holiday_country: str | None = "US"
     use_promo: bool = True
+    normalize: bool = True
 
 
 @dataclass
@@ -162,6 +164,15 @@ class OutputConfig:
 
 
 @dataclass
+class StorageConfig:
+    """How to reach object storage; no secrets (those come from the environment or a block)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    aws_credentials_block: str | None = None
+
+
+@dataclass
 class AppConfig:
     """The whole composed config."""
 
@@ -172,6 +183,7 @@ class AppConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     random_seed: int = 42
 
 
@@ -196,6 +208,11 @@ def to_app_config(cfg: DictConfig) -> AppConfig:
     if not isinstance(obj, AppConfig):
         raise TypeError(f"composed config is {type(obj).__name__}, expected AppConfig")
     check_frequency(obj.data.frequency)
+    if obj.data.builtin not in BUILTIN_DATASETS:
+        raise ValueError(
+            f"data.builtin={obj.data.builtin!r} is not one of {BUILTIN_DATASETS} (null: no "
+            "built-in data set; read data.input_path as it is)"
+        )
     return obj
 
 
@@ -254,6 +271,7 @@ def feature_spec(cfg: AppConfig) -> FeatureSpec:
         calendar=f.calendar,
         holiday_country=f.holiday_country,
         use_promo=f.use_promo,
+        normalize=f.normalize,
     )
 
 

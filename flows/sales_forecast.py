@@ -22,6 +22,7 @@ from tasks.stages import (
     forecast_task,
     generate_task,
     ingest_task,
+    prepare_aus_retail_task,
     train_task,
 )
 
@@ -89,8 +90,10 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
     seed = cfg.random_seed
     n_rounds = cfg.model.num_boost_round
 
-    if cfg.data.generate:
+    if cfg.data.builtin == "synthetic":
         steps.run(generate_task, conf.generator_spec(cfg), cfg.data.input_path)
+    elif cfg.data.builtin == "aus_retail":
+        steps.run(prepare_aus_retail_task, cfg.data.input_path)
     source = steps.run(
         ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg)
     )

@@ -2,7 +2,8 @@
 
 Periods are labelled by their first day (weeks start on Monday). The calendar is completed
 inside each series' span; periods that the data only partly covers at either end are
-dropped so a half week never looks like a slump.
+dropped so a half week never looks like a slump (unless every date already starts a
+period: data at that frequency, e.g. monthly figures dated the 1st).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def build_panel(
     first, last = daily["date"].min(), daily["date"].max()
     if not isinstance(first, dt.date) or not isinstance(last, dt.date):
         raise TypeError(f"aggregate: 'date' must be a date column, got {daily.schema['date']}")
-    if drop_incomplete and frequency != "1d":
+    native = daily.select((pl.col("date").dt.truncate(frequency) == pl.col("date")).all()).item()
+    if drop_incomplete and not native:
         dropped = incomplete_periods(first, last, frequency)
         periods = periods.filter(pl.col("date").is_in(dropped).not_())
     if periods.height == 0:

@@ -16,6 +16,10 @@ from tasks.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
 REASON = "reason"
 
 
+class ReconciliationError(RuntimeError):
+    """Rows went missing between the raw scan and the clean output."""
+
+
 @dataclass(frozen=True)
 class CleanParams:
     """Cleaning rules, from ``data`` and ``preprocessing`` config."""
@@ -76,7 +80,7 @@ def reason_expr(params: CleanParams, identity_columns: list[str]) -> pl.Expr:
         .then(pl.lit("missing_key"))
         .when(_unknown(params))
         .then(pl.lit("unknown_category"))
-        .when(revenue.is_null() | revenue.is_nan())
+        .when(revenue.is_null() | revenue.is_nan() | revenue.is_infinite())
         .then(pl.lit("null_revenue"))
         .when(revenue < 0)
         .then(pl.lit("negative_revenue"))
@@ -128,11 +132,14 @@ def rollup_daily(flagged: pl.LazyFrame, series_keys: list[str]) -> pl.LazyFrame:
         flagged.filter(pl.col(REASON).is_null())
         .group_by([*series_keys, "date"])
         .agg(
-            pl.col("revenue_clean").sum().alias("revenue"),
+            # summed below in sorted order: a parallel scan delivers rows in any order, a
+            # float sum depends on the order of its terms, and same input = same bits
+            pl.col("revenue_clean").sort().alias("revenue"),
             pl.when(pl.col("units").count() > 0).then(pl.col("units").sum()).alias("units"),
             pl.col("promo").fill_null(False).cast(pl.Float64).mean().alias("promo"),
             pl.len().cast(pl.Int64).alias("n_rows"),
         )
+        .with_columns(pl.col("revenue").list.sum())
         .sort([*series_keys, "date"])
     )
 
@@ -166,7 +173,7 @@ def reconcile(counts: dict[str, int], quarantine: pl.DataFrame, daily: pl.DataFr
     )
     rolled = int(daily["n_rows"].sum()) if daily.height else 0
     if rows_in != kept + quarantined or quarantined != quarantine.height or kept != rolled:
-        raise AssertionError(
+        raise ReconciliationError(
             f"clean: row counts do not reconcile: in={rows_in} kept={kept} "
             f"quarantined={quarantined} (quarantine frame {quarantine.height} rows, "
             f"daily roll-up covers {rolled} rows)"

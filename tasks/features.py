@@ -3,6 +3,12 @@
 Every target-derived column at period *t* uses targets at *t-1* and earlier only: lags
 shift by at least one period and windows roll over the series shifted by one. That is
 what lets the same function build training rows and, step by step, forecast rows.
+
+With ``normalize`` (the default) each row also gets a ``scale``: the mean target over the
+longest window before it (null while a series has no history or only zeros). The model
+then learns in units of each series' own recent level (lags, windows and the target
+divided by it), so one model serves large and small series alike and a trend does not
+push values outside what the trees have seen.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import holidays
 import polars as pl
 
 TARGET = "revenue"
+SCALE = "scale"
+SCALED_PREFIXES = ("lag_", "roll_")
 
 DEFAULT_LAGS = {"1d": [1, 7, 14, 28], "1w": [1, 2, 4, 52], "1mo": [1, 2, 3, 12]}
 DEFAULT_WINDOWS = {"1d": [7, 28], "1w": [4, 13], "1mo": [3, 12]}
@@ -39,6 +47,7 @@ class FeatureSpec:
     calendar: bool = True
     holiday_country: str | None = None
     use_promo: bool = True
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         bad = [v for v in [*self.lags, *self.window_sizes] if v < 1]
@@ -49,6 +58,11 @@ class FeatureSpec:
     def lookback(self) -> int:
         """Periods of history one forecast row needs."""
         return max([*self.lags, *self.window_sizes, 1])
+
+    @property
+    def scale_window(self) -> int:
+        """Periods averaged for a row's scale: the longest rolling window."""
+        return max([*self.window_sizes, 1])
 
     @property
     def feature_names(self) -> list[str]:
@@ -75,6 +89,7 @@ def resolve_spec(
     calendar: bool,
     holiday_country: str | None,
     use_promo: bool,
+    normalize: bool = True,
 ) -> FeatureSpec:
     """A spec with per-frequency defaults for the values left unset (``None``)."""
     return FeatureSpec(
@@ -88,6 +103,7 @@ def resolve_spec(
         calendar=calendar,
         holiday_country=holiday_country or None,
         use_promo=use_promo,
+        normalize=normalize,
     )
 
 
@@ -111,6 +127,9 @@ def _target_features(spec: FeatureSpec) -> list[pl.Expr]:
         past = y.shift(1)
         exprs.append(past.rolling_mean(w, min_samples=1).over(keys).alias(f"roll_mean_{w}"))
         exprs.append(past.rolling_std(w, min_samples=2).over(keys).alias(f"roll_std_{w}"))
+    if spec.normalize:
+        level = y.shift(1).rolling_mean(spec.scale_window, min_samples=1).over(keys)
+        exprs.append(pl.when(level > 0).then(level).alias(SCALE))
     return exprs
 
 
@@ -168,4 +187,6 @@ def build_features(panel: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
             f"features.categorical_columns names {cats}, which the panel does not have "
             f"(columns: {frame.columns})"
         )
-    return frame.select([*keys, "date", TARGET, *[c for c in spec.feature_names if c not in keys]])
+    extra = [SCALE] if spec.normalize else []
+    names = [c for c in spec.feature_names if c not in keys]
+    return frame.select([*keys, "date", TARGET, *names, *extra])

@@ -80,6 +80,17 @@ def recursive_forecast(
     )
 
 
+def active_series(panel: pl.DataFrame, spec: FeatureSpec, horizon: int) -> pl.DataFrame:
+    """Keys of the series seen within the last ``horizon`` periods of the panel."""
+    cutoff = pl.lit(panel["date"].max()).dt.offset_by(f"-{offset(spec.frequency, horizon)}")
+    return (
+        panel.group_by(spec.series_keys)
+        .agg(pl.col("date").max().alias("last"))
+        .filter(pl.col("last") > cutoff)
+        .select(spec.series_keys)
+    )
+
+
 def forecast_next(
     model: TrainedModel,
     panel: pl.DataFrame,
@@ -87,7 +98,12 @@ def forecast_next(
     horizon: int,
     promo_plan: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Forecasts for the ``horizon`` periods after the panel's last period, for every series."""
+    """Forecasts for the ``horizon`` periods after the panel's last period, for every series.
+
+    A series whose last period is more than ``horizon`` periods before the panel's end has
+    stopped reporting (see :func:`active_series`) and is not forecast.
+    """
+    panel = panel.join(active_series(panel, spec, horizon), on=spec.series_keys, how="semi")
     future = future_periods(panel, spec.series_keys, spec.frequency, horizon)
     future = attach_promo(future, spec.series_keys, promo_plan)
     out = recursive_forecast(model, panel, future, spec)

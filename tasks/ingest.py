@@ -126,6 +126,15 @@ def _scan_group(group: FileGroup) -> pl.LazyFrame:
     return pl.scan_csv(group.files, infer_schema=False, include_file_paths=SOURCE_COLUMN)
 
 
+def parse_date(text: pl.Expr) -> pl.Expr:
+    """ISO dates, or ISO date-times (as pandas writes them) truncated to their date."""
+    text = text.str.strip_chars()
+    return pl.coalesce(
+        text.str.to_date("%Y-%m-%d", strict=False),
+        text.str.to_datetime(strict=False, time_unit="us").dt.date(),
+    )
+
+
 def normalize(lf: pl.LazyFrame, columns: list[str], extra: list[str]) -> pl.LazyFrame:
     """Cast one file group to the raw contract: typed columns plus the date as it arrived.
 
@@ -135,7 +144,7 @@ def normalize(lf: pl.LazyFrame, columns: list[str], extra: list[str]) -> pl.Lazy
     date_text = pl.col("date").cast(pl.String)
     exprs: list[pl.Expr] = [
         date_text.alias(RAW_DATE_COLUMN),
-        date_text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False).alias("date"),
+        parse_date(date_text).alias("date"),
         pl.col("region").cast(pl.String),
         pl.col("product_type").cast(pl.String),
         pl.col("revenue").cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False),

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
-from tasks import aggregate, clean, evaluate, features, forecast, generate, ingest, train
+from tasks import aggregate, clean, datasets, evaluate, features, forecast, generate, ingest, train
 from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
 from tasks.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
 from tasks.schemas import Features as FeaturesSchema
@@ -59,6 +59,22 @@ def generate_task(spec: generate.GeneratorSpec, root: str) -> generate.DatasetIn
         info.rows,
         info.files,
         "reused" if info.reused else "generated",
+    )
+    return info
+
+
+@task(name="prepare-data", cache_policy=NO_CACHE, **IO_RETRY)
+def prepare_aus_retail_task(root: str) -> datasets.PreparedDataset:
+    """Write the bundled ABS retail data set under ``root`` in the raw contract (once)."""
+    info = datasets.prepare_aus_retail(root)
+    get_run_logger().info(
+        "aus_retail at %s: %d rows, %d series; %d rows of double-counting group totals "
+        "dropped (%s)",
+        info.root,
+        info.rows,
+        info.series,
+        info.dropped_rows,
+        "reused" if info.reused else "prepared",
     )
     return info
 
@@ -208,9 +224,19 @@ def forecast_task(
     plan = ingest.read_promo_plan(promo_plan_path, spec.series_keys) if promo_plan_path else None
     out = forecast.forecast_next(model, panel, spec, horizon, plan)
     validate(out, Forecasts, stage="forecast", source="model", keys=spec.series_keys)
-    get_run_logger().info(
+    logger = get_run_logger()
+    forecast_series = out.select(spec.series_keys).n_unique()
+    all_series = panel.select(spec.series_keys).n_unique()
+    if forecast_series < all_series:
+        logger.warning(
+            "forecast: %d of %d series stopped reporting more than %d periods ago; not forecast",
+            all_series - forecast_series,
+            all_series,
+            horizon,
+        )
+    logger.info(
         "forecast: %d series x %d periods from %s, total %.2f",
-        out.select(spec.series_keys).unique().height,
+        forecast_series,
         horizon,
         out["date"].min(),
         out["forecast"].sum(),

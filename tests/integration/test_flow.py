@@ -125,7 +125,7 @@ def test_a_changed_input_file_invalidates_ingest_and_clean(
     frame.with_columns(pl.col("revenue") * 2).write_parquet(victim)
     stat = victim.stat()
     os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    result = run_flow(workspace["data"], workspace["out"], "data.generate=false")
+    result = run_flow(workspace["data"], workspace["out"], "data.builtin=null")
     states = stage_states(result)
     assert states["ingest"] == "Completed"
     assert states["clean"] == "Completed"

@@ -16,7 +16,7 @@ def compose(*overrides: str) -> conf.AppConfig:
 def test_defaults_compose_to_the_bundled_synthetic_data() -> None:
     cfg = compose()
     assert cfg.data.name == "synthetic"
-    assert cfg.data.generate is True
+    assert cfg.data.builtin == "synthetic"
     assert cfg.data.input_path.endswith("synthetic/seed-42")
     assert cfg.data.frequency == "1d"
     assert cfg.output.result_storage == f"{cfg.data.output_path}/cache"
@@ -97,7 +97,7 @@ def test_local_data_needs_an_input_path(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SALES_INPUT_PATH", "/data/sales/")
     cfg = compose("data=local")
     assert cfg.data.input_path == "/data/sales/"
-    assert cfg.data.generate is False
+    assert cfg.data.builtin is None
 
 
 def test_per_frequency_defaults_and_explicit_values() -> None:

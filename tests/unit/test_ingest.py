@@ -259,3 +259,19 @@ def test_read_promo_plan(tmp_path: Path, suffix: str) -> None:
     assert out.row(0) == ("north", "toys", D(2024, 2, 1), 1.0)
     with pytest.raises(RawSchemaError, match=r"\['store_id'\]"):
         ingest.read_promo_plan(str(path), ["region", "store_id"])
+
+
+def test_datetime_dates_as_pandas_writes_them_are_read_as_dates(tmp_path: Path) -> None:
+    folder = tmp_path / "date=2024-01-02"
+    folder.mkdir()
+    pl.DataFrame(
+        {
+            "date": [dt.datetime(2024, 1, 2, 0, 0), dt.datetime(2024, 1, 1, 13, 30)],
+            "region": ["north", "south"],
+            "product_type": ["toys", "toys"],
+            "revenue": [1.0, 2.0],
+        }
+    ).write_parquet(folder / "part-0.parquet")
+    source = ingest.discover(str(tmp_path), "auto", [])
+    frame = ingest.scan(source).collect()
+    assert frame["date"].to_list() == [dt.date(2024, 1, 2), dt.date(2024, 1, 1)]

@@ -13,7 +13,11 @@ import pytest
 from tasks import storage
 from tasks.storage import InputNotFoundError
 
-DATA = ["date=2024-01-01/part-0.parquet", "date=2024-01-01/part-1.csv", "date=2024-01-02/part-0.csv"]
+DATA = [
+    "date=2024-01-01/part-0.parquet",
+    "date=2024-01-01/part-1.csv",
+    "date=2024-01-02/part-0.csv",
+]
 NOT_DATA = [
     "date=2024-01-01/_SUCCESS",
     "date=2024-01-01/_part-9.parquet",  # hidden file
