@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows import config as conf
-from tasks import publish
+from tasks import publish, storage
 from tasks.caching import result_storage
 from tasks.stages import (
     IO_RETRY,
@@ -31,9 +31,13 @@ R = TypeVar("R")
 
 
 @task(name="publish", cache_policy=NO_CACHE, **IO_RETRY)
-def publish_task(run: publish.RunInfo, artifacts: publish.RunArtifacts) -> dict[str, Any]:
+def publish_task(
+    run: publish.RunInfo,
+    artifacts: publish.RunArtifacts,
+    storage_settings: storage.StorageSettings | None = None,
+) -> dict[str, Any]:
     """Write the run directory; the manifest goes last."""
-    manifest = publish.write_run(run, artifacts)
+    manifest = publish.write_run(run, artifacts, storage_settings)
     get_run_logger().info(
         "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
     )
@@ -43,10 +47,12 @@ def publish_task(run: publish.RunInfo, artifacts: publish.RunArtifacts) -> dict[
 class Steps:
     """Runs tasks in order and records each one's final state and wall time."""
 
-    def __init__(self, storage_path: str, refresh: bool) -> None:
+    def __init__(
+        self, storage_path: str, refresh: bool, settings: storage.StorageSettings | None = None
+    ) -> None:
         self.records: dict[str, dict[str, Any]] = {}
         self._options: dict[str, Any] = {
-            "result_storage": result_storage(storage_path),
+            "result_storage": result_storage(storage_path, settings),
             "refresh_cache": refresh,
         }
 
@@ -84,20 +90,23 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         cfg.data.input_path,
         overrides or [],
     )
-    steps = Steps(cfg.output.result_storage, refresh=not cfg.output.cache)
+    store = storage.StorageSettings.from_config(cfg.storage)  # endpoint, region, block name
+    steps = Steps(cfg.output.result_storage, refresh=not cfg.output.cache, settings=store)
     spec = conf.feature_spec(cfg)
     params = conf.hyperparameters(cfg)
     seed = cfg.random_seed
     n_rounds = cfg.model.num_boost_round
 
-    if cfg.data.builtin == "synthetic":
+    # Built-in data sets are prepared on local disk; a URL input is read as it is.
+    builtin = None if storage.is_remote(cfg.data.input_path) else cfg.data.builtin
+    if builtin == "synthetic":
         steps.run(generate_task, conf.generator_spec(cfg), cfg.data.input_path)
-    elif cfg.data.builtin == "aus_retail":
+    elif builtin == "aus_retail":
         steps.run(prepare_aus_retail_task, cfg.data.input_path)
     source = steps.run(
-        ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg)
+        ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg), store
     )
-    cleaned = steps.run(clean_task, source, conf.clean_params(cfg))
+    cleaned = steps.run(clean_task, source, conf.clean_params(cfg), store)
     panel = steps.run(
         aggregate_task,
         cleaned.daily,
@@ -119,7 +128,13 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         cfg.evaluation.min_improvement,
     )
     forecasts = steps.run(
-        forecast_task, model, panel.panel, spec, conf.horizon(cfg), cfg.forecast.promo_plan_path
+        forecast_task,
+        model,
+        panel.panel,
+        spec,
+        conf.horizon(cfg),
+        cfg.forecast.promo_plan_path,
+        store,
     )
 
     manifest_fields = publish.manifest_fields(
@@ -142,7 +157,7 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         backtest=backtest.predictions,
         manifest=manifest_fields,
     )
-    manifest = steps.run(publish_task, run, artifacts)
+    manifest = steps.run(publish_task, run, artifacts, store)
     gate = backtest.metrics["gate"]
     logger.info(
         "run %s done: %s; gate %s; steps %s",

@@ -176,10 +176,12 @@ def gate(
         return {"passed": False, "reasons": ["backtest WAPE is undefined (no actual revenue)"]}
     limit = naive * (1.0 - min_improvement)
     beats_naive = model < naive and model <= limit
-    reasons = [
-        f"model WAPE {model:.4f} {'beats' if beats_naive else 'does not beat'} seasonal naive "
-        f"WAPE {naive:.4f} by the required {min_improvement:.1%} (limit {limit:.4f})"
-    ]
+    verdict = "beats" if beats_naive else "does not beat"
+    first = (
+        f"model WAPE {model:.4f} {verdict} seasonal naive WAPE {naive:.4f} "
+        f"by the required {min_improvement:.1%} (limit {limit:.4f})"
+    )
+    reasons = [first]
     decision: dict[str, Any] = {"passed": beats_naive, "reasons": reasons}
     if champion is None:
         reasons.append("no champion yet: nothing to compare against")

@@ -86,7 +86,7 @@ def active_series(panel: pl.DataFrame, spec: FeatureSpec, horizon: int) -> pl.Da
     return (
         panel.group_by(spec.series_keys)
         .agg(pl.col("date").max().alias("last"))
-        .filter(pl.col("last") > cutoff)
+        .filter(pl.col("last") >= cutoff)
         .select(spec.series_keys)
     )
 

@@ -7,6 +7,7 @@ are read as the *arrival* date of the rows in them; a row's own ``date`` column 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -26,6 +27,7 @@ ARRIVAL_COLUMN = "arrival_date"
 RAW_DATE_COLUMN = "date_raw"
 _ARRIVAL_PATTERN = r"date=(\d{4}-\d{2}-\d{2})"
 _TRUE_STRINGS = ["true", "t", "1", "yes", "y"]
+REMOTE_SCHEMA_WORKERS = 16  # concurrent footer/header reads when listing an object store
 
 
 class RawSchemaError(ValueError):
@@ -57,16 +59,32 @@ class RawSource:
         return [f for g in self.groups for f in g.files]
 
 
-def file_schema(path: str, file_format: str) -> pl.Schema:
+def file_schema(
+    path: str, file_format: str, settings: storage.StorageSettings | None = None
+) -> pl.Schema:
     """Column names and types of one file, from its footer or header only (CSV: all text)."""
-    if file_format == "parquet":
-        return pl.scan_parquet(path).collect_schema()
-    return pl.scan_csv(path, infer_schema=False, n_rows=0).collect_schema()
+    options = storage.polars_storage_options(path, settings)
+    with storage.io_errors(path):
+        if file_format == "parquet":
+            return pl.scan_parquet(path, storage_options=options).collect_schema()
+        return pl.scan_csv(
+            path, infer_schema=False, n_rows=0, storage_options=options
+        ).collect_schema()
 
 
-def file_columns(path: str, file_format: str) -> list[str]:
+def file_columns(
+    path: str, file_format: str, settings: storage.StorageSettings | None = None
+) -> list[str]:
     """Column names of one file, from its footer or header only."""
-    return file_schema(path, file_format).names()
+    return file_schema(path, file_format, settings).names()
+
+
+def _schemas(files: list[str], settings: storage.StorageSettings | None) -> list[pl.Schema]:
+    """Each file's schema, in order; remote footers/headers are fetched concurrently."""
+    if not files or not storage.is_remote(files[0]):
+        return [file_schema(f, format_of(f), settings) for f in files]
+    with ThreadPoolExecutor(max_workers=REMOTE_SCHEMA_WORKERS) as pool:
+        return list(pool.map(lambda f: file_schema(f, format_of(f), settings), files))
 
 
 def format_of(path: str) -> str:
@@ -74,23 +92,30 @@ def format_of(path: str) -> str:
     return "parquet" if path.endswith(".parquet") else "csv"
 
 
-def discover(input_path: str, file_format: str, wanted_extra: list[str]) -> RawSource:
-    """List, fingerprint and check the raw files under ``input_path``.
+def discover(
+    input_path: str,
+    file_format: str,
+    wanted_extra: list[str],
+    settings: storage.StorageSettings | None = None,
+) -> RawSource:
+    """List, fingerprint and check the raw files under ``input_path`` (local or ``s3://``).
+
+    ``settings`` say how to reach object storage; they are not kept in the result (which
+    is persisted as a cached task result and must stay free of anything machine-specific).
 
     Raises
     ------
     RawSchemaError
         Listing every file that lacks a required column, and which column.
     """
-    files = storage.list_data_files(input_path, file_format)
-    fps = storage.fingerprints(files)
+    fps = storage.list_fingerprints(input_path, file_format, settings=settings)
+    files = [fp.path for fp in fps]
     # Files are grouped by names *and* types: one parquet scan cannot mix a Date and a
     # String ``date`` (or Int64 and Float64 revenue); normalize casts each group alike.
     layouts: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     problems: list[str] = []
-    for path in files:
+    for path, schema in zip(files, _schemas(files, settings), strict=True):
         fmt = format_of(path)
-        schema = file_schema(path, fmt)
         cols = schema.names()
         missing = [c for c in REQUIRED_COLUMNS if c not in cols]
         if missing:
@@ -118,12 +143,23 @@ def discover(input_path: str, file_format: str, wanted_extra: list[str]) -> RawS
     )
 
 
-def _scan_group(group: FileGroup) -> pl.LazyFrame:
+def _scan_group(group: FileGroup, settings: storage.StorageSettings | None) -> pl.LazyFrame:
+    """Polars' native reader, local or cloud: predicates and projections are pushed down
+    (parquet row groups are skipped on their statistics, only needed columns are fetched)."""
+    options = storage.polars_storage_options(group.files[0], settings)
     if group.file_format == "parquet":
         return pl.scan_parquet(
-            group.files, hive_partitioning=False, include_file_paths=SOURCE_COLUMN
+            group.files,
+            hive_partitioning=False,
+            include_file_paths=SOURCE_COLUMN,
+            storage_options=options,
         )
-    return pl.scan_csv(group.files, infer_schema=False, include_file_paths=SOURCE_COLUMN)
+    return pl.scan_csv(
+        group.files,
+        infer_schema=False,
+        include_file_paths=SOURCE_COLUMN,
+        storage_options=options,
+    )
 
 
 def parse_date(text: pl.Expr) -> pl.Expr:
@@ -166,17 +202,26 @@ def normalize(lf: pl.LazyFrame, columns: list[str], extra: list[str]) -> pl.Lazy
     return lf.select(*exprs, arrival.alias(ARRIVAL_COLUMN))
 
 
-def scan(source: RawSource) -> pl.LazyFrame:
-    """One lazy frame over every raw file, normalised to the raw contract."""
-    parts = [normalize(_scan_group(g), g.columns, source.extra_columns) for g in source.groups]
+def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> pl.LazyFrame:
+    """One lazy frame over every raw file, normalised to the raw contract.
+
+    Collect it inside ``storage.io_errors(source.input_path)`` so that an object-store
+    failure names its bucket and key and says whether it is transient.
+    """
+    parts = [
+        normalize(_scan_group(g, settings), g.columns, source.extra_columns) for g in source.groups
+    ]
     lf = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
-    RawSales.validate(lf)  # schema-level on a LazyFrame: columns and types, no data pass
+    with storage.io_errors(source.input_path):
+        RawSales.validate(lf)  # schema-level on a LazyFrame: columns and types, no data pass
     return lf
 
 
-def read_promo_plan(path: str, series_keys: list[str]) -> pl.DataFrame:
+def read_promo_plan(
+    path: str, series_keys: list[str], settings: storage.StorageSettings | None = None
+) -> pl.DataFrame:
     """Planned promotions (series keys, date, promo share 0..1) from a parquet or CSV file."""
-    data = storage.read_bytes(path)
+    data = storage.read_bytes(path, settings=settings)
     frame = pl.read_parquet(data) if path.endswith(".parquet") else pl.read_csv(data)
     missing = [c for c in [*series_keys, "date", "promo"] if c not in frame.columns]
     if missing:

@@ -121,12 +121,18 @@ def artifact_bytes(artifacts: RunArtifacts) -> dict[str, bytes]:
     }
 
 
-def write_run(run: RunInfo, artifacts: RunArtifacts) -> dict[str, Any]:
-    """Write every artifact, then the manifest; returns the manifest as written."""
+def write_run(
+    run: RunInfo, artifacts: RunArtifacts, settings: storage.StorageSettings | None = None
+) -> dict[str, Any]:
+    """Write every artifact, then the manifest; returns the manifest as written.
+
+    ``settings`` say how to reach object storage when ``output_path`` is a URL.
+    """
     files = artifact_bytes(artifacts)
     listed: dict[str, dict[str, Any]] = {}
     for name, data in files.items():
-        path = storage.write_bytes_atomic(storage.join(run.run_dir, name), data)
+        target = storage.join(run.run_dir, name)
+        path = storage.write_bytes_atomic(target, data, settings=settings)
         listed[name] = {"uri": storage.uri(path), "bytes": len(data), "sha256": _sha256(data)}
     manifest = {
         **artifacts.manifest,
@@ -140,7 +146,8 @@ def write_run(run: RunInfo, artifacts: RunArtifacts) -> dict[str, Any]:
         "schema_versions": SCHEMA_VERSIONS,
         "artifacts": listed,
     }
-    storage.write_json_atomic(storage.join(run.run_dir, "manifest.json"), manifest)
+    manifest_path = storage.join(run.run_dir, "manifest.json")
+    storage.write_json_atomic(manifest_path, manifest, settings=settings)
     return manifest
 
 

@@ -16,23 +16,37 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
-from tasks import aggregate, clean, datasets, evaluate, features, forecast, generate, ingest, train
+from tasks import (
+    aggregate,
+    clean,
+    datasets,
+    evaluate,
+    features,
+    forecast,
+    generate,
+    ingest,
+    storage,
+    train,
+)
 from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
 from tasks.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
 from tasks.schemas import Features as FeaturesSchema
 
 RESULTS = BundleSerializer()
-TRANSIENT = (OSError, ConnectionError, TimeoutError)
 
 
 def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
-    """Retry only I/O-shaped failures; a bad value or bad data fails at once."""
+    """Retry only I/O-shaped failures; a bad value or bad data fails at once.
+
+    Transient (retried): S3 5xx, throttling (``SlowDown``), timeouts, connection resets,
+    other ``OSError``. Permanent (fail at once): no such bucket/key, access denied, other
+    4xx, missing local files, permissions, and every non-I/O error. The classification of
+    botocore/s3fs/aiohttp/Polars errors is :func:`tasks.storage.is_transient_error`.
+    """
     try:
         state.result(raise_on_failure=True)
-    except TRANSIENT as exc:
-        return not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError)
-    except Exception:
-        return False
+    except Exception as exc:
+        return storage.is_transient_error(exc)
     return False
 
 
@@ -80,10 +94,15 @@ def prepare_aus_retail_task(root: str) -> datasets.PreparedDataset:
 
 
 @task(name="ingest", **{**CACHED, "cache_policy": INGEST_CACHE}, **IO_RETRY)
-def ingest_task(input_path: str, file_format: str, extra_columns: list[str]) -> ingest.RawSource:
+def ingest_task(
+    input_path: str,
+    file_format: str,
+    extra_columns: list[str],
+    storage_settings: storage.StorageSettings | None = None,
+) -> ingest.RawSource:
     """Find, fingerprint and check the raw files; no rows are read here."""
-    source = ingest.discover(input_path, file_format, extra_columns)
-    ingest.scan(source)  # builds the plan and checks it against the raw schema
+    source = ingest.discover(input_path, file_format, extra_columns, storage_settings)
+    ingest.scan(source, storage_settings)  # builds the plan and checks it against the schema
     get_run_logger().info(
         "ingest: %d file(s) under %s in %d layout(s), fingerprint %s",
         len(source.files),
@@ -95,17 +114,22 @@ def ingest_task(input_path: str, file_format: str, extra_columns: list[str]) -> 
 
 
 @task(name="clean", **CACHED, **IO_RETRY)
-def clean_task(source: ingest.RawSource, params: clean.CleanParams) -> clean.CleanResult:
+def clean_task(
+    source: ingest.RawSource,
+    params: clean.CleanParams,
+    storage_settings: storage.StorageSettings | None = None,
+) -> clean.CleanResult:
     """Stream the raw rows once: quarantine bad rows with a reason, roll up the rest per day."""
     logger = get_run_logger()
-    flagged = clean.flag_rows(ingest.scan(source), params)
-    daily, quarantine, counts_frame = pl.collect_all(
-        [
-            clean.rollup_daily(flagged, params.series_keys),
-            clean.quarantine_rows(flagged, source.extra_columns),
-            clean.row_counts(flagged),
-        ]
-    )
+    flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
+    with storage.io_errors(source.input_path):
+        daily, quarantine, counts_frame = pl.collect_all(
+            [
+                clean.rollup_daily(flagged, params.series_keys),
+                clean.quarantine_rows(flagged, source.extra_columns),
+                clean.row_counts(flagged),
+            ]
+        )
     counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
     clean.reconcile(counts, quarantine, daily)
     validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
@@ -219,9 +243,14 @@ def forecast_task(
     spec: features.FeatureSpec,
     horizon: int,
     promo_plan_path: str | None,
+    storage_settings: storage.StorageSettings | None = None,
 ) -> pl.DataFrame:
     """Forecast the next ``horizon`` periods for every series."""
-    plan = ingest.read_promo_plan(promo_plan_path, spec.series_keys) if promo_plan_path else None
+    plan = (
+        ingest.read_promo_plan(promo_plan_path, spec.series_keys, storage_settings)
+        if promo_plan_path
+        else None
+    )
     out = forecast.forecast_next(model, panel, spec, horizon, plan)
     validate(out, Forecasts, stage="forecast", source="model", keys=spec.series_keys)
     logger = get_run_logger()

@@ -1,10 +1,20 @@
 """All path handling: listing, fingerprinting and atomic writes, for local paths and URLs.
 
 Every other module goes through these helpers, so no stage knows where its bytes live.
+
+Object storage (``s3://``) is reached with the settings in :class:`StorageSettings`
+(endpoint, region, the name of a credentials block: never secrets). Credentials are
+resolved here, at call time: from a prefect-aws ``AwsCredentials`` / ``MinIOCredentials``
+/ ``S3Bucket`` block when one is named (loaded once per process), otherwise by the default
+AWS chain (environment variables, shared profile, IAM role). They never leave this module
+except inside the clients it builds. Failures are re-raised as :class:`StorageError`
+naming the bucket and key, and flagged transient (5xx, throttling, timeouts, resets) or
+permanent (no such bucket or key, access denied, other 4xx); see :func:`is_transient_error`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import glob
@@ -12,11 +22,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import unquote
 
 import fsspec
 import polars as pl
@@ -41,6 +54,464 @@ class InputNotFoundError(FileNotFoundError):
     """No data file matched ``data.input_path``."""
 
 
+# --- Object storage: settings, credentials, clients, errors --------------------------------
+
+S3_SCHEMES = ("s3://", "s3a://")
+# Quick retries inside the clients (with their own exponential backoff and jitter); what
+# still fails is raised as a TransientStorageError and retried by the task (tasks.stages).
+CLIENT_MAX_ATTEMPTS = 3  # botocore "standard" mode: 5xx, throttling, timeouts, resets
+S3FS_RETRIES = 2  # s3fs' own loop around botocore (truncated bodies, SlowDown)
+POLARS_RETRY_OPTIONS: dict[str, Any] = {
+    "max_retries": 3,
+    "retry_init_backoff_ms": 100,
+    "retry_max_backoff_ms": 5_000,
+    "retry_timeout_ms": 60_000,
+}
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 60
+
+
+class StorageConfigLike(Protocol):
+    """The ``storage`` config group (``flows.config.StorageConfig``)."""
+
+    endpoint_url: str | None
+    region: str | None
+    aws_credentials_block: str | None
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """How to reach object storage: safe to log, hash, persist and pass to tasks.
+
+    Parameters
+    ----------
+    endpoint_url
+        An S3-compatible endpoint (MinIO, Ceph, R2, a test server); ``None``: AWS, or
+        ``AWS_ENDPOINT_URL`` / the block's ``aws_client_parameters.endpoint_url`` if set.
+    region
+        ``None``: the block's region, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / profile.
+    credentials_block
+        Name of a prefect-aws ``AwsCredentials`` block (``prod-s3``), or ``slug/name`` of a
+        ``MinIOCredentials`` or ``S3Bucket`` block (``s3-bucket/landing``); ``None``: the
+        default AWS chain (environment variables, shared profile, IAM role).
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    credentials_block: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg: StorageConfigLike) -> StorageSettings:
+        """Settings from the ``storage`` config group (empty strings count as unset)."""
+        return cls(
+            endpoint_url=cfg.endpoint_url or None,
+            region=cfg.region or None,
+            credentials_block=cfg.aws_credentials_block or None,
+        )
+
+
+DEFAULT_SETTINGS = StorageSettings()
+
+
+@dataclass(frozen=True)
+class _Access:
+    """Settings resolved at call time: endpoint, region and (only from a block) secrets."""
+
+    endpoint_url: str | None
+    region: str | None
+    key: str | None = None
+    secret: str | None = None
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never print the secrets
+        return f"_Access(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+
+
+def is_s3(path: str) -> bool:
+    """True for ``s3://`` (and ``s3a://``) URLs."""
+    return path.startswith(S3_SCHEMES)
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+@functools.lru_cache(maxsize=8)
+def credentials_block(name: str) -> Any:
+    """The prefect-aws credentials block called ``name``, loaded once per process.
+
+    ``name`` alone is an ``AwsCredentials`` block; ``slug/name`` loads any block type, and
+    an ``S3Bucket`` block yields its ``credentials``.
+    """
+    # Imported on first use: prefect-aws takes seconds to import and local runs never need it.
+    from prefect.blocks.core import Block  # noqa: PLC0415
+    from prefect_aws import AwsCredentials, S3Bucket  # noqa: PLC0415
+
+    cls = Block if "/" in name else AwsCredentials
+    block = cls.load(name, _sync=True)  # type: ignore[call-arg]
+    if isinstance(block, S3Bucket):
+        block = block.credentials
+    if not hasattr(block, "aws_client_parameters"):
+        raise TypeError(
+            f"storage.aws_credentials_block={name!r} is a {type(block).__name__}; expected "
+            "AwsCredentials, MinIOCredentials or S3Bucket"
+        )
+    return block
+
+
+@functools.lru_cache(maxsize=8)
+def _block_session(name: str) -> Any:
+    """A boto3 session for an ``AwsCredentials`` block (refreshes assumed-role keys)."""
+    return credentials_block(name).get_boto3_session()
+
+
+def _access(settings: StorageSettings | None) -> _Access:
+    settings = settings or DEFAULT_SETTINGS
+    env_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    env_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not settings.credentials_block:
+        return _Access(settings.endpoint_url or env_endpoint, settings.region or env_region)
+    block = credentials_block(settings.credentials_block)
+    endpoint = settings.endpoint_url or block.aws_client_parameters.endpoint_url or env_endpoint
+    region = settings.region or block.region_name or env_region
+    if hasattr(block, "minio_root_user"):  # MinIOCredentials
+        secret = block.minio_root_password
+        return _Access(endpoint, region, block.minio_root_user, secret.get_secret_value())
+    frozen = _block_session(settings.credentials_block).get_credentials()
+    if frozen is None:
+        raise PermissionError(
+            f"storage.aws_credentials_block={settings.credentials_block!r} yields no credentials"
+        )
+    frozen = frozen.get_frozen_credentials()
+    return _Access(endpoint, region, frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def s3_filesystem(settings: StorageSettings | None = None) -> Any:
+    """An ``s3fs.S3FileSystem`` for ``settings`` (cached per process by fsspec).
+
+    Listings are never cached (other processes write), botocore retries in "standard"
+    mode, and connect/read timeouts are bounded.
+    """
+    access = _access(settings)
+    pairs = (("endpoint_url", access.endpoint_url), ("region_name", access.region))
+    client_kwargs = {k: v for k, v in pairs if v}
+    kwargs: dict[str, Any] = {
+        "client_kwargs": client_kwargs,
+        "config_kwargs": {
+            "retries": {"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS},
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "read_timeout": READ_TIMEOUT_SECONDS,
+        },
+        "use_listings_cache": False,
+    }
+    if access.key:
+        kwargs.update(key=access.key, secret=access.secret, token=access.token)
+    fs = fsspec.filesystem("s3", **kwargs)
+    fs.retries = S3FS_RETRIES
+    return fs
+
+
+def polars_storage_options(
+    path: str, settings: StorageSettings | None = None
+) -> dict[str, Any] | None:
+    """``storage_options`` for Polars' native cloud reader on ``path`` (``None`` if local).
+
+    Without a credentials block no keys are passed: Polars resolves them through boto3's
+    default chain (environment, profile, IAM role) just like s3fs does.
+    """
+    if not is_s3(path):
+        return None
+    access = _access(settings)
+    options: dict[str, Any] = dict(POLARS_RETRY_OPTIONS)
+    if access.endpoint_url:
+        options["aws_endpoint_url"] = access.endpoint_url
+        if access.endpoint_url.startswith("http://"):
+            options["allow_http"] = "true"
+    if access.region:
+        options["aws_region"] = access.region
+    if access.key:
+        options["aws_access_key_id"] = access.key
+        options["aws_secret_access_key"] = access.secret
+        if access.token:
+            options["aws_session_token"] = access.token
+    return options
+
+
+class StorageError(OSError):
+    """An object-storage request failed; names the bucket and key, says if it may pass.
+
+    Attributes
+    ----------
+    url, bucket, key
+        What was being read or written.
+    code, status
+        The S3 error code (``NoSuchBucket``, ``SlowDown``) and HTTP status, when known.
+    transient
+        True when retrying later may succeed (5xx, throttling, timeouts, resets).
+    """
+
+    transient = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        url: str = "",
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.bucket, self.key = split_s3_url(url) if url else ("", "")
+        self.code = code
+        self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TransientStorageError(StorageError, ConnectionError):
+    """5xx, throttling, timeouts, connection resets: still failing after the client retries."""
+
+    transient = True
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """No such bucket, or no such key."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """Access denied, or no (valid) credentials."""
+
+
+class PermanentStorageError(StorageError):
+    """Any other client error (4xx): retrying will not help."""
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "PriorRequestNotComplete",
+        "OperationAborted",
+    }
+)
+_NOT_FOUND_CODES = frozenset({"NoSuchBucket", "NoSuchKey", "NoSuchUpload", "NoSuchVersion"})
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "AccountProblem",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+    }
+)
+_STATUS_IN_TEXT = re.compile(r"status code:? (\d{3})|HTTP (\d{3})\b|\((\d{3})\)")
+_CODE_IN_TEXT = re.compile(r"<Code>(\w+)</Code>|\((\w+)\) when calling")
+# The request URL is exact (path-style: /bucket/key); Polars' "(path: ...)" may name
+# another file of the same scan, so it is only the fallback.
+_URL_IN_TEXT = re.compile(r"Error performing [A-Z]+ https?://[^/\s]+/([^\s?]+)")
+_PATH_IN_TEXT = re.compile(r"\(path: (s3a?://[^)\s]+)\)")
+_NETWORK_TEXT = re.compile(
+    r"error sending request|connection (?:reset|refused|closed|aborted)|broken pipe|"
+    r"timed? ?out|timeout|incomplete ?read|unexpected eof|operation timed out",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    code: str | None
+    status: int | None
+    transient: bool
+    message: str
+    url: str | None = None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _classify_one(exc: BaseException) -> _Failure | None:
+    """What one exception says about a remote request, or ``None`` if it says nothing."""
+    import botocore.exceptions as boto_exc  # noqa: PLC0415 (only needed once something failed)
+    from botocore.parsers import ResponseParserError  # noqa: PLC0415
+
+    response = getattr(exc, "response", None)
+    if isinstance(exc, boto_exc.ClientError) and isinstance(response, dict):
+        error = response.get("Error") or {}
+        code = str(error.get("Code") or "") or None
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        status = int(status) if status else (int(code) if code and code.isdigit() else None)
+        code = None if code and code.isdigit() else code  # HEAD: no body, the code is the status
+        transient = code in _TRANSIENT_CODES or (status is not None and _transient_status(status))
+        return _Failure(code, status, transient, str(error.get("Message") or exc))
+    if isinstance(exc, boto_exc.NoCredentialsError | boto_exc.PartialCredentialsError):
+        return _Failure(type(exc).__name__, None, False, str(exc))
+    if isinstance(exc, boto_exc.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return _Failure(type(exc).__name__, None, False, str(exc))  # a setup error
+    network = (boto_exc.HTTPClientError, boto_exc.ConnectionError, boto_exc.ResponseStreamingError)
+    if isinstance(exc, network):
+        return _Failure(type(exc).__name__, None, True, str(exc))  # connect/read/reset
+    if isinstance(exc, ResponseParserError):
+        return _Failure(type(exc).__name__, None, True, str(exc))  # a truncated response
+    if _is_aiohttp_error(exc):
+        return _Failure(type(exc).__name__, None, True, str(exc))
+    if type(exc).__name__ == "FSTimeoutError" or isinstance(exc, TimeoutError):
+        return _Failure(type(exc).__name__, None, True, str(exc) or "timed out")
+    text = str(exc)
+    if "object-store error" in text or "Generic S3 error" in text:  # Polars' cloud reader
+        return _from_text(exc, text)
+    if isinstance(exc, ConnectionError):
+        return _Failure(type(exc).__name__, None, True, text)
+    return None
+
+
+def _from_text(exc: BaseException, text: str) -> _Failure:
+    status_match = _STATUS_IN_TEXT.search(text)
+    status = int(next(g for g in status_match.groups() if g)) if status_match else None
+    code_match = _CODE_IN_TEXT.search(text)
+    code = next((g for g in code_match.groups() if g), None) if code_match else None
+    url_match = _URL_IN_TEXT.search(text)
+    path_match = _PATH_IN_TEXT.search(text)
+    url = f"s3://{unquote(url_match.group(1))}" if url_match else None
+    if status is not None or code is not None:
+        transient = code in _TRANSIENT_CODES or (status is not None and _transient_status(status))
+    else:
+        transient = bool(_NETWORK_TEXT.search(text)) or isinstance(
+            exc, ConnectionError | TimeoutError
+        )
+    if status is None and code is None and isinstance(exc, FileNotFoundError):
+        code = "NoSuchKey"
+    message = text.split(" - ", 1)[-1].split("<?xml", 1)[0].strip(" :") or text
+    return _Failure(code, status, transient, message, url or (path_match and path_match.group(1)))
+
+
+def _transient_status(status: int) -> bool:
+    return status >= 500 or status in (408, 429)
+
+
+def _is_aiohttp_error(exc: BaseException) -> bool:
+    try:
+        import aiohttp  # noqa: PLC0415 (only needed once something failed)
+    except ImportError:  # s3fs brings aiohttp; without it no aiohttp error can occur
+        return False
+    return isinstance(exc, aiohttp.ClientError) and not isinstance(exc, aiohttp.ClientResponseError)
+
+
+def _classify(exc: BaseException) -> _Failure | None:
+    for link in _chain(exc):
+        failure = _classify_one(link)
+        if failure is not None:
+            return failure
+    return None
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True when a failed I/O call may succeed if retried later.
+
+    Transient: HTTP 5xx, 408, 429, S3 throttling codes (``SlowDown``, ``Throttling``...),
+    timeouts, connection resets and refusals, truncated responses, and plain ``OSError``.
+    Permanent: no such bucket/key, access denied, missing credentials, other 4xx, missing
+    local files and permissions, and every non-I/O exception.
+    """
+    for link in _chain(exc):
+        if isinstance(link, StorageError):
+            return link.transient
+    failure = _classify(exc)
+    if failure is not None:
+        return failure.transient
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return False
+    return isinstance(exc, OSError | ConnectionError | TimeoutError)
+
+
+def storage_error(exc: BaseException, url: str) -> StorageError | None:
+    """``exc`` (raised while touching ``url``) as a :class:`StorageError`, or ``None``.
+
+    ``None`` means the exception is not about the storage request (a bad value, bad data)
+    and should propagate unchanged.
+    """
+    if isinstance(exc, StorageError | InputNotFoundError):
+        return None
+    failure = _classify(exc)
+    if failure is None:
+        if not isinstance(exc, OSError):
+            return None
+        failure = _Failure(type(exc).__name__, None, is_transient_error(exc), str(exc))
+    url = failure.url or url
+    bucket, key = split_s3_url(url)
+    code, status = failure.code, failure.status
+    what = f"bucket {bucket!r}, key {key!r}" if key else f"bucket {bucket!r}"
+    detail = ", ".join(str(x) for x in (code, f"HTTP {status}" if status else None) if x)
+    if failure.transient:
+        return TransientStorageError(
+            f"transient S3 failure on {what} ({detail}), still failing after the client's "
+            f"retries: {failure.message}",
+            url=url,
+            code=code,
+            status=status,
+        )
+    if code == "NoSuchBucket":
+        message = f"S3 bucket {bucket!r} does not exist (NoSuchBucket) while reading {url}"
+        return StorageNotFoundError(message, url=url, code=code, status=status)
+    if code in _NOT_FOUND_CODES or status == 404 or isinstance(exc, FileNotFoundError):
+        message = f"no such S3 object: {what} ({detail or 'NoSuchKey'})"
+        return StorageNotFoundError(message, url=url, code=code, status=status)
+    if code in _DENIED_CODES or status in (401, 403) or isinstance(exc, PermissionError):
+        message = (
+            f"S3 access denied on {what} ({detail}): {failure.message}. Check the IAM policy "
+            "of the role or user, and where credentials come from (environment / IAM role, "
+            "or storage.aws_credentials_block)"
+        )
+        return StoragePermissionError(message, url=url, code=code, status=status)
+    message = f"S3 request failed on {what} ({detail}): {failure.message}"
+    return PermanentStorageError(message, url=url, code=code, status=status)
+
+
+@contextlib.contextmanager
+def io_errors(url: str) -> Iterator[None]:
+    """Re-raise object-storage failures inside the block as :class:`StorageError`.
+
+    Local paths pass through untouched; exceptions that are not about the request (bad
+    data, bad values) propagate unchanged.
+    """
+    if not is_remote(url):
+        yield
+        return
+    try:
+        yield
+    except Exception as exc:
+        error = storage_error(exc, url)
+        if error is None:
+            raise
+        raise error from exc
+
+
 def is_remote(path: str) -> bool:
     """True for URLs such as ``s3://bucket/key``."""
     return "://" in path and not path.startswith("file://")
@@ -53,7 +524,13 @@ def join(root: str, *parts: str) -> str:
     return str(Path(root, *parts))
 
 
-def _fs(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def _fs(
+    path: str, settings: StorageSettings | None = None
+) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem for ``path`` and the path in its terms (``bucket/key`` for S3)."""
+    if is_s3(path):
+        fs = s3_filesystem(settings)
+        return fs, fs._strip_protocol(path)
     fs, fs_path = fsspec.core.url_to_fs(path)
     return fs, fs_path
 
@@ -62,7 +539,9 @@ def _has_magic(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-def list_data_files(input_path: str, file_format: str = "auto") -> list[str]:
+def list_data_files(
+    input_path: str, file_format: str = "auto", *, settings: StorageSettings | None = None
+) -> list[str]:
     """Data files under a file, folder (recursive, hive partitions allowed) or glob, sorted.
 
     Parameters
@@ -71,22 +550,51 @@ def list_data_files(input_path: str, file_format: str = "auto") -> list[str]:
         A file, a folder or a glob pattern, local or a URL.
     file_format
         ``parquet``, ``csv`` or ``auto`` (both suffixes).
+    settings
+        How to reach object storage (URLs only).
     """
+    return sorted(_listing(input_path, file_format, settings))
+
+
+def list_fingerprints(
+    input_path: str, file_format: str = "auto", *, settings: StorageSettings | None = None
+) -> list[FileFingerprint]:
+    """Fingerprints of the files :func:`list_data_files` finds, in the same order.
+
+    For object stores they come from the listing itself (size and ETag), one request per
+    1000 objects rather than one per file.
+    """
+    found = _listing(input_path, file_format, settings)
+    return [
+        fingerprint(path) if info is None else _remote_fingerprint(path, info)
+        for path, info in sorted(found.items())
+    ]
+
+
+def _listing(
+    input_path: str, file_format: str, settings: StorageSettings | None
+) -> dict[str, dict[str, Any] | None]:
+    """Data file → its listing entry (URLs) or ``None`` (local files)."""
     suffixes = DATA_SUFFIXES if file_format == "auto" else (f".{file_format}",)
+    found: dict[str, dict[str, Any] | None]
     if is_remote(input_path):
         protocol = input_path.split("://", 1)[0]
-        fs, root = _fs(input_path)
-        found = [f"{protocol}://{f}" for f in _find(fs, root, input_path)]
+        fs, root = _fs(input_path, settings)
+        with io_errors(input_path):
+            infos = _find(fs, root, input_path)
+        found = {f"{protocol}://{name}": info for name, info in infos.items()}
         root_url = f"{protocol}://{root}"
     else:
         root_url = input_path
-        found = _find_local(input_path)
-    files = [f for f in found if f.endswith(suffixes) and not _hidden(f, root_url)]
+        found = dict.fromkeys(_find_local(input_path))
+    files = {
+        f: info for f, info in found.items() if f.endswith(suffixes) and not _hidden(f, root_url)
+    }
     if not files:
         raise InputNotFoundError(
             f"data.input_path={input_path!r} holds no {'/'.join(suffixes)} files"
         )
-    return sorted(files)
+    return files
 
 
 def _find_local(input_path: str) -> list[str]:
@@ -100,14 +608,41 @@ def _find_local(input_path: str) -> list[str]:
     raise InputNotFoundError(f"data.input_path={input_path!r} does not exist")
 
 
-def _find(fs: fsspec.AbstractFileSystem, root: str, input_path: str) -> list[str]:
+def _find(fs: fsspec.AbstractFileSystem, root: str, input_path: str) -> dict[str, dict[str, Any]]:
+    """Object name → listing entry for every object under a prefix, one key, or a glob."""
     if _has_magic(root):
-        return list(fs.glob(root))
-    if fs.isdir(root):
-        return list(fs.find(root))
-    if fs.exists(root):
-        return [root]
+        found: dict[str, dict[str, Any]] = fs.glob(root, detail=True)
+    else:
+        found = fs.find(root, detail=True)  # a prefix's objects, or the one object ``root``
+    found = {name: info for name, info in found.items() if info.get("type") != "directory"}
+    if found:
+        return found
+    if is_s3(input_path):
+        _check_bucket(fs, input_path)
     raise InputNotFoundError(f"data.input_path={input_path!r} does not exist")
+
+
+def _check_bucket(fs: fsspec.AbstractFileSystem, url: str) -> None:
+    """Raise :class:`StorageNotFoundError` naming the bucket when it does not exist.
+
+    Anything else (a role allowed to list only some prefixes gets 403 here) is left to the
+    caller's "nothing under that path" error.
+    """
+    bucket, _ = split_s3_url(url)
+    try:
+        fs.call_s3("head_bucket", Bucket=bucket)
+    except Exception as exc:
+        error = storage_error(exc, url)
+        if error is not None and (error.status == 404 or error.code == "NoSuchBucket"):
+            message = f"S3 bucket {bucket!r} does not exist (NoSuchBucket) while reading {url}"
+            raise StorageNotFoundError(message, url=url, code="NoSuchBucket", status=404) from exc
+        if error is not None and error.transient:
+            raise error from exc
+
+
+def _remote_fingerprint(url: str, info: dict[str, Any]) -> FileFingerprint:
+    stamp = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
+    return FileFingerprint(path=url, size=int(info.get("size", 0)), stamp=str(stamp).strip('"'))
 
 
 def _parts(path: str) -> list[str]:
@@ -127,20 +662,26 @@ def _hidden(path: str, root: str) -> bool:
     return any(part.startswith((".", "_")) for part in below_root)
 
 
-def fingerprint(path: str) -> FileFingerprint:
-    """Size and modification stamp of one file (mtime locally, ETag or mtime remotely)."""
+def fingerprint(path: str, *, settings: StorageSettings | None = None) -> FileFingerprint:
+    """Size and modification stamp of one file (mtime locally, ETag or mtime remotely).
+
+    An ETag changes with the content and is the same from every machine, so cache keys
+    built on it are shared across pods.
+    """
     if not is_remote(path):
         st = os.stat(path)
         return FileFingerprint(path=path, size=st.st_size, stamp=str(st.st_mtime_ns))
-    fs, fs_path = _fs(path)
-    info = fs.info(fs_path)
-    stamp = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
-    return FileFingerprint(path=path, size=int(info.get("size", 0)), stamp=str(stamp))
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        info = fs.info(fs_path)
+    return _remote_fingerprint(path, info)
 
 
-def fingerprints(files: list[str]) -> list[FileFingerprint]:
+def fingerprints(
+    files: list[str], *, settings: StorageSettings | None = None
+) -> list[FileFingerprint]:
     """Fingerprints of several files, in the given order."""
-    return [fingerprint(f) for f in files]
+    return [fingerprint(f, settings=settings) for f in files]
 
 
 def digest_fingerprints(fps: list[FileFingerprint]) -> str:
@@ -149,38 +690,43 @@ def digest_fingerprints(fps: list[FileFingerprint]) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def exists(path: str) -> bool:
+def exists(path: str, *, settings: StorageSettings | None = None) -> bool:
     """True when a file or folder exists at ``path``."""
     if not is_remote(path):
         return Path(path).exists()
-    fs, fs_path = _fs(path)
-    return bool(fs.exists(fs_path))
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        return bool(fs.exists(fs_path))
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, *, settings: StorageSettings | None = None) -> bytes:
     """The whole content of a file."""
     if not is_remote(path):
         return Path(path).read_bytes()
-    fs, fs_path = _fs(path)
-    data = fs.cat_file(fs_path)
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        data = fs.cat_file(fs_path)
     assert isinstance(data, bytes)
     return data
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, *, settings: StorageSettings | None = None) -> str:
     """A UTF-8 text file."""
-    return read_bytes(path).decode("utf-8")
+    return read_bytes(path, settings=settings).decode("utf-8")
 
 
-def write_bytes_atomic(path: str, data: bytes) -> str:
+def write_bytes_atomic(path: str, data: bytes, *, settings: StorageSettings | None = None) -> str:
     """Write ``data`` so that readers see the old file or the whole new one, never a part.
 
     Locally: a temp file in the same folder, fsync, then ``os.replace``. For object
-    stores a single PUT is already all-or-nothing.
+    stores an object only becomes visible once it is complete (one PUT, or a completed
+    multipart upload; botocore adds a checksum the store verifies), so the write is
+    all-or-nothing; publish pointers (manifests, ``champion.json``) after what they name.
     """
     if is_remote(path):
-        fs, fs_path = _fs(path)
-        fs.pipe_file(fs_path, data)
+        fs, fs_path = _fs(path, settings)
+        with io_errors(path):
+            fs.pipe_file(fs_path, data)
         return path
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -206,14 +752,15 @@ def _umask() -> int:
     return current
 
 
-def write_text_atomic(path: str, text: str) -> str:
+def write_text_atomic(path: str, text: str, *, settings: StorageSettings | None = None) -> str:
     """Atomic UTF-8 text write."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return write_bytes_atomic(path, text.encode("utf-8"), settings=settings)
 
 
-def write_json_atomic(path: str, obj: Any) -> str:
+def write_json_atomic(path: str, obj: Any, *, settings: StorageSettings | None = None) -> str:
     """Atomic JSON write, pretty-printed with sorted keys for stable diffs."""
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    return write_text_atomic(path, text, settings=settings)
 
 
 def frame_to_parquet_bytes(frame: pl.DataFrame) -> bytes:
@@ -223,14 +770,16 @@ def frame_to_parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def write_parquet_atomic(path: str, frame: pl.DataFrame) -> str:
+def write_parquet_atomic(
+    path: str, frame: pl.DataFrame, *, settings: StorageSettings | None = None
+) -> str:
     """Atomic parquet write."""
-    return write_bytes_atomic(path, frame_to_parquet_bytes(frame))
+    return write_bytes_atomic(path, frame_to_parquet_bytes(frame), settings=settings)
 
 
-def read_parquet(path: str) -> pl.DataFrame:
+def read_parquet(path: str, *, settings: StorageSettings | None = None) -> pl.DataFrame:
     """Read one parquet file from any supported location."""
-    return pl.read_parquet(io.BytesIO(read_bytes(path)))
+    return pl.read_parquet(io.BytesIO(read_bytes(path, settings=settings)))
 
 
 def uri(path: str) -> str:
@@ -241,7 +790,7 @@ def uri(path: str) -> str:
 # --- Listing, create-if-absent writes and locks (used by the model registry) ---------------
 
 
-def list_names(path: str) -> list[str]:
+def list_names(path: str, *, settings: StorageSettings | None = None) -> list[str]:
     """Names of the files and folders directly under ``path``, sorted; ``[]`` if it is missing.
 
     Remote listings bypass fsspec's directory cache, so writes by other processes show up.
@@ -249,16 +798,19 @@ def list_names(path: str) -> list[str]:
     if not is_remote(path):
         folder = Path(path)
         return sorted(child.name for child in folder.iterdir()) if folder.is_dir() else []
-    fs, fs_path = _fs(path)
-    try:
-        entries = fs.ls(fs_path, detail=False, refresh=True)
-    except FileNotFoundError:
-        return []
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        try:
+            entries = fs.ls(fs_path, detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
     names = {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
     return sorted(names - {"", fs_path.rstrip("/").rsplit("/", 1)[-1]})
 
 
-def write_bytes_exclusive(path: str, data: bytes) -> bool:
+def write_bytes_exclusive(
+    path: str, data: bytes, *, settings: StorageSettings | None = None
+) -> bool:
     """Create ``path`` holding ``data`` only if nothing is there yet; True if this call did.
 
     Readers never see a partial file. Locally: a temp file hard-linked into place (the link
@@ -266,11 +818,12 @@ def write_bytes_exclusive(path: str, data: bytes) -> bool:
     (``If-None-Match: *``).
     """
     if is_remote(path):
-        fs, fs_path = _fs(path)
-        try:
-            fs.pipe_file(fs_path, data, mode="create")
-        except FileExistsError:
-            return False
+        fs, fs_path = _fs(path, settings)
+        with io_errors(path):
+            try:
+                fs.pipe_file(fs_path, data, mode="create")
+            except FileExistsError:
+                return False
         return True
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +847,13 @@ class LockTimeoutError(TimeoutError):
     """A lock was not acquired within its timeout."""
 
 
-def lock(path: str, timeout: float = 30.0, *, lease_seconds: float = 60.0) -> _Lock:
+def lock(
+    path: str,
+    timeout: float = 30.0,
+    *,
+    lease_seconds: float = 60.0,
+    settings: StorageSettings | None = None,
+) -> _Lock:
     """An exclusive lock named by ``path``, held for the duration of a ``with`` block.
 
     Locally it is an ``fcntl.flock`` on the file at ``path`` (created if missing and left in
@@ -313,9 +872,11 @@ def lock(path: str, timeout: float = 30.0, *, lease_seconds: float = 60.0) -> _L
         Seconds to wait for the lock before raising :class:`LockTimeoutError`.
     lease_seconds
         URLs only: how long a lock object is honoured after it was created.
+    settings
+        How to reach object storage (URLs only).
     """
     if is_remote(path):
-        return _ObjectLock(path, timeout, lease_seconds)
+        return _ObjectLock(path, timeout, lease_seconds, settings)
     return _FileLock(path, timeout)
 
 
@@ -385,13 +946,15 @@ class _FileLock(_Lock):
 class _ObjectLock(_Lock):
     """A lock object in S3, created with ``If-None-Match: *`` and carrying a lease."""
 
-    poll_seconds = 0.2
+    poll_seconds = 0.1
 
-    def __init__(self, path: str, timeout: float, lease_seconds: float) -> None:
+    def __init__(
+        self, path: str, timeout: float, lease_seconds: float, settings: StorageSettings | None
+    ) -> None:
         super().__init__(path, timeout)
         self.lease_seconds = lease_seconds
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(8).hex()}"
-        self._fs, fs_path = _fs(path)
+        self._fs, fs_path = _fs(path, settings)
         self._bucket, self._key, _ = self._fs.split_path(fs_path)
 
     def _try_acquire(self) -> bool:
@@ -446,7 +1009,18 @@ class _ObjectLock(_Lock):
                 raise
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)
+        """One S3 request; failures other than "exists"/"missing"/"condition failed" are
+        re-raised as :class:`StorageError` (outside the wait loop, so a
+        :class:`LockTimeoutError` is never reclassified)."""
+        try:
+            return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)
+        except (FileExistsError, FileNotFoundError):
+            raise
+        except OSError as exc:
+            error = None if _s3_error_code(exc) in _S3_CONFLICTS else storage_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
 
 
 _S3_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})

@@ -2,6 +2,9 @@
 
 Categorical columns are encoded with codes fixed at training time (sorted levels), kept
 with the model so forecasting encodes new rows the same way; an unseen level is missing.
+The forecast may only rise with ``promo`` (a monotone constraint): in aggregated data a
+promo share of 1 mostly marks low-traffic periods (a few transactions, all on promotion),
+and an unconstrained model learns that a full promotion halves revenue.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from tasks.features import TARGET, FeatureSpec
+from tasks.features import SCALE, SCALED_PREFIXES, TARGET, FeatureSpec
+
+INCREASING = ("promo",)  # features the prediction must never fall with
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class TrainedModel:
     feature_names: list[str]
     categories: dict[str, list[str]]
     training_rows: int
+    normalize: bool = False
 
     def feature_importance(self) -> dict[str, float]:
         """Total gain per feature, largest first."""
@@ -46,18 +52,31 @@ def lgb_params(hyperparameters: dict[str, Any], seed: int) -> dict[str, Any]:
     }
 
 
+def monotone_constraints(feature_names: list[str]) -> list[int]:
+    """LightGBM ``monotone_constraints``: +1 for the features in ``INCREASING``, else 0."""
+    return [1 if name in INCREASING else 0 for name in feature_names]
+
+
 def category_levels(frame: pl.DataFrame, columns: list[str]) -> dict[str, list[str]]:
     """Sorted distinct values of each categorical column."""
     return {c: sorted(frame[c].drop_nulls().unique().cast(pl.String).to_list()) for c in columns}
 
 
 def to_matrix(
-    frame: pl.DataFrame, feature_names: list[str], categories: dict[str, list[str]]
+    frame: pl.DataFrame,
+    feature_names: list[str],
+    categories: dict[str, list[str]],
+    normalize: bool = False,
 ) -> np.ndarray:
-    """Float64 matrix in ``feature_names`` order; categoricals as their level index."""
+    """Float64 matrix in ``feature_names`` order; categoricals as their level index.
+
+    With ``normalize``, lag and window columns are divided by the row's ``scale``.
+    """
     exprs = []
     for name in feature_names:
-        if name in categories:
+        if normalize and name.startswith(SCALED_PREFIXES):
+            exprs.append((pl.col(name).cast(pl.Float64) / pl.col(SCALE)).alias(name))
+        elif name in categories:
             code = (
                 pl.col(name)
                 .cast(pl.String)
@@ -69,9 +88,12 @@ def to_matrix(
     return frame.select(exprs).to_numpy().astype(np.float64, copy=False)
 
 
-def training_rows(features: pl.DataFrame) -> pl.DataFrame:
-    """Rows with a known target."""
-    return features.filter(pl.col(TARGET).is_not_null())
+def training_rows(features: pl.DataFrame, normalize: bool = False) -> pl.DataFrame:
+    """Rows with a known target (and, when normalising, a known scale)."""
+    known = pl.col(TARGET).is_not_null()
+    if normalize:
+        known = known & pl.col(SCALE).is_not_null()
+    return features.filter(known)
 
 
 def train_model(
@@ -82,24 +104,29 @@ def train_model(
     seed: int,
 ) -> TrainedModel:
     """Fit LightGBM on every row with a known target; same inputs give the same model."""
-    rows = training_rows(features)
+    rows = training_rows(features, spec.normalize)
     if rows.height == 0:
         raise ValueError("train: no rows with a known target to train on")
     names = spec.feature_names
     categories = category_levels(rows, list(spec.categorical_columns))
+    label = rows[TARGET].cast(pl.Float64)
+    if spec.normalize:
+        label = label / rows[SCALE]
     dataset = lgb.Dataset(
-        to_matrix(rows, names, categories),
-        label=rows[TARGET].cast(pl.Float64).to_numpy(),
+        to_matrix(rows, names, categories, spec.normalize),
+        label=label.to_numpy(),
         feature_name=names,
         categorical_feature=[n for n in names if n in categories],
         free_raw_data=True,
     )
-    booster = lgb.train(lgb_params(hyperparameters, seed), dataset, num_boost_round=num_boost_round)
+    params = {"monotone_constraints": monotone_constraints(names), **hyperparameters}
+    booster = lgb.train(lgb_params(params, seed), dataset, num_boost_round=num_boost_round)
     return TrainedModel(
         booster=booster,
         feature_names=names,
         categories=categories,
         training_rows=rows.height,
+        normalize=spec.normalize,
     )
 
 
@@ -107,5 +134,9 @@ def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
     """Predictions for the rows of a feature frame, clipped at zero."""
     if frame.height == 0:
         return np.zeros(0)
-    raw = model.booster.predict(to_matrix(frame, model.feature_names, model.categories))
-    return np.clip(np.asarray(raw, dtype=np.float64), 0.0, None)
+    matrix = to_matrix(frame, model.feature_names, model.categories, model.normalize)
+    raw = np.asarray(model.booster.predict(matrix), dtype=np.float64)
+    if model.normalize:
+        # no scale = no sales over the whole window: the level to forecast from is zero
+        raw = raw * frame[SCALE].cast(pl.Float64).fill_null(0.0).to_numpy()
+    return np.clip(raw, 0.0, None)

@@ -31,6 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    # LightGBM's OpenMP threads spin while idle by default, which starves a shared machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for key in ("SALES_DATA_DIR", "SALES_OUTPUT_PATH", "SALES_INPUT_PATH"):
         os.environ.pop(key, None)
 

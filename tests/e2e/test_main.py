@@ -65,8 +65,17 @@ def test_main_writes_a_complete_run_directory(env: dict[str, str]) -> None:
     assert config["data"]["output_path"] == env["SALES_OUTPUT_PATH"]
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    for key in ("run_id", "flow_run_id", "git_commit", "package_versions", "input", "row_counts",
-                "schema_versions", "steps", "artifacts"):
+    for key in (
+        "run_id",
+        "flow_run_id",
+        "git_commit",
+        "package_versions",
+        "input",
+        "row_counts",
+        "schema_versions",
+        "steps",
+        "artifacts",
+    ):
         assert key in manifest, key
     assert run_dir.name == manifest["run_id"]
     assert run_dir.parent.name == manifest["started_at"][:10]
@@ -74,8 +83,15 @@ def test_main_writes_a_complete_run_directory(env: dict[str, str]) -> None:
     assert manifest["input"]["files"], "input fingerprints recorded"
     clean = manifest["row_counts"]["clean"]
     assert clean["rows_in"] == clean["rows_kept"] + clean["rows_quarantined"]
-    assert set(manifest["steps"]) >= {"ingest", "clean", "aggregate", "features", "train",
-                                      "evaluate", "forecast"}
+    assert set(manifest["steps"]) >= {
+        "ingest",
+        "clean",
+        "aggregate",
+        "features",
+        "train",
+        "evaluate",
+        "forecast",
+    }
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for method in ("model", "seasonal_naive", "moving_average"):
@@ -107,7 +123,8 @@ def test_a_mistyped_key_fails_fast_with_hydra_error_and_writes_nothing(
 
 
 def test_a_wrong_type_fails_fast(env: dict[str, str], tmp_path: Path) -> None:
-    proc = main("forecast.horizon=soon", env={**env, "SALES_OUTPUT_PATH": str(tmp_path)}, timeout=60)
+    out_env = {**env, "SALES_OUTPUT_PATH": str(tmp_path)}
+    proc = main("forecast.horizon=soon", env=out_env, timeout=60)
     assert proc.returncode != 0
     assert "horizon" in proc.stderr
 

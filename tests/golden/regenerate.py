@@ -40,6 +40,7 @@ GOLDEN_SPEC = FeatureSpec(
     calendar=True,
     holiday_country="US",
     use_promo=True,
+    normalize=True,
 )
 INPUT_SCHEMA = {
     "region": pl.String,

@@ -41,7 +41,8 @@ def server_states(flow_run_id: str) -> dict[str, str]:
 
 
 def stage_states(result: dict[str, Any]) -> dict[str, str]:
-    manifest = json.loads((Path(result["run_dir"].removeprefix("file://")) / "manifest.json").read_text())
+    run_dir = Path(result["run_dir"].removeprefix("file://"))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     states = server_states(manifest["flow_run_id"])
     assert {k: v["state"] for k, v in result["steps"].items()} == states
     return {s: states[s] for s in STAGES}
@@ -64,7 +65,11 @@ def test_first_run_computes_every_stage_and_writes_the_run_directory(
     assert set(stage_states(first_run).values()) == {"Completed"}
     run_dir = Path(first_run["run_dir"].removeprefix("file://"))
     for name in [
-        "config.yaml", "manifest.json", "metrics.json", "forecasts.parquet", "model.txt",
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "forecasts.parquet",
+        "model.txt",
         "quarantine.parquet",
     ]:
         assert (run_dir / name).is_file(), name

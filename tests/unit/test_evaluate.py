@@ -24,7 +24,10 @@ KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)
 SPEC = FeatureSpec("1d", KEYS, lags=[1, 7], window_sizes=[7], categorical_columns=KEYS)
 HYPER = {
-    "objective": "regression", "learning_rate": 0.2, "num_leaves": 7, "min_data_in_leaf": 5,
+    "objective": "regression",
+    "learning_rate": 0.2,
+    "num_leaves": 7,
+    "min_data_in_leaf": 5,
     "num_threads": 1,
 }
 TRAIN_ARGS = {"hyperparameters": HYPER, "num_boost_round": 20, "seed": 7}
@@ -249,10 +252,10 @@ def metrics(model: float | None, naive: float | None) -> dict[str, dict[str, dic
 def test_gate_passes_when_the_model_beats_seasonal_naive() -> None:
     decision = gate(metrics(0.30, 0.40), 0.1)
     assert decision["passed"] is True
-    (reason,) = decision["reasons"]
-    assert reason == (
-        "model WAPE 0.3000 beats seasonal naive WAPE 0.4000 by the required 10.0% (limit 0.3600)"
-    )
+    assert decision["reasons"] == [
+        "model WAPE 0.3000 beats seasonal naive WAPE 0.4000 by the required 10.0% (limit 0.3600)",
+        "no champion yet: nothing to compare against",
+    ]
 
 
 def test_gate_fails_when_the_improvement_is_too_small() -> None:
@@ -274,3 +277,35 @@ def test_gate_fails_on_an_undefined_wape() -> None:
         "passed": False,
         "reasons": ["backtest WAPE is undefined (no actual revenue)"],
     }
+
+
+def champion(wape: float | None) -> dict[str, object]:
+    return {"version": "v7", "metrics": metrics(wape, 0.40)}
+
+
+def test_gate_passes_within_the_allowed_regression_from_the_champion() -> None:
+    decision = gate(metrics(0.31, 0.40), 0.0, champion(0.30), max_regression=0.05)
+    assert decision["passed"] is True
+    assert decision["champion"] == {"version": "v7", "wape": 0.30}
+    assert decision["reasons"][1] == (
+        "model WAPE 0.3100 is within the allowed 5.0% regression from champion v7 re-scored "
+        "on the same windows (WAPE 0.3000, ceiling 0.3150)"
+    )
+
+
+def test_gate_fails_beyond_the_allowed_regression_from_the_champion() -> None:
+    decision = gate(metrics(0.32, 0.40), 0.0, champion(0.30), max_regression=0.05)
+    assert decision["passed"] is False
+    assert "model WAPE 0.3200 is worse than the allowed 5.0% regression" in decision["reasons"][1]
+    assert "beats seasonal naive" in decision["reasons"][0]  # the naive check alone passed
+
+
+def test_gate_needs_both_checks() -> None:
+    # better than the champion but not better than seasonal naive: still fails
+    assert gate(metrics(0.45, 0.40), 0.0, champion(0.50))["passed"] is False
+
+
+def test_gate_with_a_champion_that_cannot_be_rescored() -> None:
+    decision = gate(metrics(0.30, 0.40), 0.0, champion(None))
+    assert decision["passed"] is True
+    assert decision["reasons"][1] == "champion v7 could not be re-scored; not compared"

@@ -18,6 +18,7 @@ from tasks.features import (
     DEFAULT_LAGS,
     DEFAULT_SEASON,
     DEFAULT_WINDOWS,
+    SCALE,
     TARGET,
     FeatureSpec,
     build_features,
@@ -180,6 +181,29 @@ def test_lags_and_windows_on_a_hand_computed_series() -> None:
     assert out[TARGET].to_list() == [10.0, 20.0, 30.0, 40.0, 50.0, 70.0]
 
 
+def test_scale_is_the_mean_over_the_longest_window_before_the_row() -> None:
+    spec = spec_for("1d", lags=[1], windows=[2, 3], categorical_columns=[])
+    assert spec.normalize
+    assert spec.scale_window == 3
+    out = build_features(series("north", "toys", dt.date(2024, 3, 4), [3, 6, 9, 30]), spec)
+    assert out[SCALE].to_list() == [None, 3.0, 4.5, 6.0]
+    assert out[SCALE].to_list() == out["roll_mean_3"].to_list()
+
+
+def test_scale_is_missing_without_sales_in_the_window() -> None:
+    spec = spec_for("1d", lags=[1], windows=[2], categorical_columns=[])
+    out = build_features(series("north", "toys", dt.date(2024, 3, 4), [0, 0, 0, 6, 0]), spec)
+    assert out["roll_mean_2"].to_list() == [None, 0.0, 0.0, 0.0, 3.0]
+    assert out[SCALE].to_list() == [None, None, None, None, 3.0]
+
+
+def test_no_scale_column_without_normalize() -> None:
+    spec = FeatureSpec("1d", KEYS, [1], [2], normalize=False)
+    out = build_features(series("north", "toys", dt.date(2024, 3, 4), [1, 2, 3]), spec)
+    assert SCALE not in out.columns
+    assert out.columns[-1] == "promo"
+
+
 def test_a_missing_target_is_skipped_by_windows_and_shows_as_a_null_lag() -> None:
     spec = spec_for("1d", lags=[1], windows=[3], categorical_columns=[])
     panel = series("north", "toys", dt.date(2024, 3, 4), [10, 20, 30, 40]).with_columns(
@@ -295,7 +319,8 @@ def test_calendar_features_of_an_empty_frame() -> None:
 def test_output_columns_follow_the_spec() -> None:
     spec = spec_for("1d", lags=[7, 1, 7], windows=[28, 7])
     out = build_features(series("north", "toys", dt.date(2024, 3, 4), [1, 2, 3]), spec)
-    assert spec.lags == [1, 7] and spec.window_sizes == [7, 28]  # sorted, de-duplicated
+    assert spec.lags == [1, 7]
+    assert spec.window_sizes == [7, 28]
     assert out.columns == [
         "region",
         "product_type",
@@ -313,8 +338,10 @@ def test_output_columns_follow_the_spec() -> None:
         "month",
         "is_holiday",
         "promo",
+        SCALE,  # not a model input: the level lags, windows and the target are divided by
     ]
     assert spec.feature_names[-2:] == ["region", "product_type"]
+    assert SCALE not in spec.feature_names
     assert spec.lookback == 28
 
 
@@ -370,6 +397,7 @@ GOLDEN_SPEC = FeatureSpec(
     calendar=True,
     holiday_country="US",
     use_promo=True,
+    normalize=True,
 )
 GOLDEN_INPUT_SCHEMA = {
     "region": pl.String,
@@ -383,10 +411,11 @@ GOLDEN_EXPECTED_SCHEMA = {
     "product_type": pl.String,
     "date": pl.Date,
     "revenue": pl.Float64,
-    **{c: pl.Float64 for c in ["lag_1", "lag_2", "lag_7"]},
+    **dict.fromkeys(["lag_1", "lag_2", "lag_7"], pl.Float64),
     **{f"roll_{s}_{w}": pl.Float64 for w in (3, 7) for s in ("mean", "std")},
-    **{c: pl.Int32 for c in CALENDAR_COLUMNS["1d"]},
+    **dict.fromkeys(CALENDAR_COLUMNS["1d"], pl.Int32),
     "promo": pl.Float64,
+    SCALE: pl.Float64,
 }
 
 
@@ -421,6 +450,7 @@ def test_golden_file_spot_checks_by_hand() -> None:
     assert row["roll_mean_3"] == 110.0  # mean(107, 113), the missing day skipped
     assert row["roll_std_3"] == pytest.approx(math.sqrt(18.0), rel=1e-12)
     assert row["is_holiday"] == 1
+    assert row[SCALE] == row["roll_mean_7"] == 103.0  # mean(95, 98, 101, 104, 107, 113)
 
 
 # --- spec resolution -------------------------------------------------------------------
@@ -450,6 +480,7 @@ def test_config_maps_to_per_frequency_defaults(frequency: str) -> None:
     assert spec.window_sizes == DEFAULT_WINDOWS[frequency]
     assert spec.categorical_columns == ["region", "product_type"]
     assert spec.holiday_country == "US"
+    assert spec.normalize is True
     params = conf.backtest_params(cfg)
     assert params.horizon == DEFAULT_HORIZON[frequency]
     assert params.season_length == DEFAULT_SEASON[frequency]
@@ -464,6 +495,7 @@ def test_config_values_override_the_defaults() -> None:
                 "features.lags=[3,1,3]",
                 "features.window_sizes=[5]",
                 "features.holiday_country=null",
+                "features.normalize=false",
             ]
         )
     )
@@ -471,6 +503,7 @@ def test_config_values_override_the_defaults() -> None:
     assert spec.lags == [1, 3]
     assert spec.window_sizes == [5]
     assert spec.holiday_country is None
+    assert spec.normalize is False
 
 
 def test_an_empty_holiday_country_means_none() -> None:
@@ -481,7 +514,9 @@ def test_an_empty_holiday_country_means_none() -> None:
     ("lags", "windows", "bad"),
     [([0], [7], "[0]"), ([1, -2], [7], "[-2]"), ([1], [0], "[0]")],
 )
-def test_a_lag_or_window_below_one_is_rejected(lags: list[int], windows: list[int], bad: str) -> None:
+def test_a_lag_or_window_below_one_is_rejected(
+    lags: list[int], windows: list[int], bad: str
+) -> None:
     with pytest.raises(ValueError, match=r"features\.lags / features\.window_sizes must be >= 1"):
         spec_for("1d", lags=lags, windows=windows)
     with pytest.raises(ValueError, match=r"must be >= 1, got " + bad.replace("[", r"\[")):

@@ -47,23 +47,24 @@ def test_wape_weights_by_volume_not_by_row() -> None:
 
 
 def test_rows_with_a_null_actual_or_prediction_are_not_scored() -> None:
-    got = score(
-        frame([*ACTUAL, None, 50.0], model=[*PREDICTED, 99.0, None]), "actual", "model"
-    )
+    got = score(frame([*ACTUAL, None, 50.0], model=[*PREDICTED, 99.0, None]), "actual", "model")
     assert got["n"] == 4
     assert got["wape"] == pytest.approx(0.07)
 
 
 def test_zero_actuals_give_an_undefined_wape_not_inf() -> None:
     got = score(frame([0.0, 0.0], model=[1.0, 3.0]), "actual", "model")
-    assert got["wape"] is None and got["bias"] is None
+    assert got["wape"] is None
+    assert got["bias"] is None
     assert got["mae"] == pytest.approx(2.0)
 
 
 def test_nothing_to_score_gives_none() -> None:
     got = score(frame([None], model=[1.0]), "actual", "model")
     assert got["n"] == 0
-    assert got["wape"] is None and got["mae"] is None and got["rmse"] is None
+    assert got["wape"] is None
+    assert got["mae"] is None
+    assert got["rmse"] is None
 
 
 def test_score_methods_scores_each_method_present() -> None:
@@ -79,7 +80,8 @@ def test_score_by_groups_sorted_by_value() -> None:
     got = score_by(f, "step")
     assert [g["step"] for g in got] == [1, 2]
     step1, step2 = got[0]["model"], got[1]["model"]
-    assert isinstance(step1, dict) and isinstance(step2, dict)
+    assert isinstance(step1, dict)
+    assert isinstance(step2, dict)
     assert step1["wape"] == pytest.approx(2 / 60)  # rows 20→18 and 40→40
     assert step2["wape"] == pytest.approx(5 / 40)  # rows 10→12 and 30→33
     assert step2["bias"] == pytest.approx(5 / 40)

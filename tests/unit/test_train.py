@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
 
-from tasks.features import TARGET, FeatureSpec, build_features
+from tasks.features import SCALE, TARGET, FeatureSpec, build_features
 from tasks.train import (
     TrainedModel,
     category_levels,
     lgb_params,
+    monotone_constraints,
     predict,
     to_matrix,
     train_model,
@@ -22,6 +24,7 @@ from tasks.train import (
 
 KEYS = ["region", "product_type"]
 SPEC = FeatureSpec("1d", KEYS, lags=[1, 7], window_sizes=[7], categorical_columns=KEYS)
+PLAIN = replace(SPEC, normalize=False)  # the model learns revenue itself, not a ratio
 HYPER = {
     "objective": "regression",
     "learning_rate": 0.1,
@@ -60,8 +63,13 @@ def features() -> pl.DataFrame:
     return build_features(panel(), SPEC)
 
 
-def fit(features: pl.DataFrame, hyper: dict[str, object] = HYPER, seed: int = 1) -> TrainedModel:
-    return train_model(features, SPEC, dict(hyper), num_boost_round=30, seed=seed)
+def fit(
+    features: pl.DataFrame,
+    hyper: dict[str, object] = HYPER,
+    seed: int = 1,
+    spec: FeatureSpec = SPEC,
+) -> TrainedModel:
+    return train_model(features, spec, dict(hyper), num_boost_round=30, seed=seed)
 
 
 def trees(model: TrainedModel) -> str:
@@ -105,11 +113,15 @@ def test_every_seed_is_set_and_deterministic_mode_is_on() -> None:
     assert params["learning_rate"] == 0.1
 
 
-def test_trains_only_on_rows_with_a_known_target(features: pl.DataFrame) -> None:
+def test_trains_only_on_rows_with_a_known_target_and_scale(features: pl.DataFrame) -> None:
     future = features.tail(5).with_columns(pl.lit(None, dtype=pl.Float64).alias(TARGET))
     frame = pl.concat([features, future])
+    first_rows = len(LEVELS)  # a series' first row has no history, hence no scale
+    assert features[SCALE].null_count() == first_rows
     assert training_rows(frame).height == features.height
-    assert fit(frame).training_rows == features.height
+    assert training_rows(frame, normalize=True).height == features.height - first_rows
+    assert fit(frame).training_rows == features.height - first_rows
+    assert fit(frame, spec=PLAIN).training_rows == features.height
 
 
 def test_no_known_target_is_an_error(features: pl.DataFrame) -> None:
@@ -172,7 +184,7 @@ def test_predictions_are_clipped_at_zero(features: pl.DataFrame) -> None:
         .otherwise(pl.col(TARGET))
         .alias(TARGET)
     )
-    model = fit(shifted)
+    model = fit(shifted, spec=PLAIN)
     raw = model.booster.predict(to_matrix(shifted, model.feature_names, model.categories))
     assert raw.min() < 0  # the test has teeth: the booster itself goes negative
     out = predict(model, shifted)
@@ -180,6 +192,65 @@ def test_predictions_are_clipped_at_zero(features: pl.DataFrame) -> None:
     assert np.array_equal(out, np.clip(raw, 0.0, None))
 
 
+def test_normalised_predictions_are_ratios_times_the_scale(features: pl.DataFrame) -> None:
+    model = fit(features)
+    assert model.normalize
+    matrix = to_matrix(features, model.feature_names, model.categories, normalize=True)
+    ratio = model.booster.predict(matrix)
+    scale = features[SCALE].fill_null(0.0).to_numpy()
+    assert np.allclose(predict(model, features), np.clip(ratio * scale, 0.0, None), rtol=1e-12)
+    # lags and windows go in as ratios to the scale; calendar, promo and codes as they are
+    lag_1 = model.feature_names.index("lag_1")
+    expected = (features["lag_1"] / features[SCALE]).to_numpy()
+    assert np.allclose(matrix[:, lag_1], expected, equal_nan=True)
+    promo = model.feature_names.index("promo")
+    assert np.array_equal(matrix[:, promo], features["promo"].to_numpy())
+    # a series with no sales over the whole window is forecast at zero
+    assert predict(model, features.head(1))[0] == 0.0  # first row: no history, no scale
+    silent = features.head(3).with_columns(pl.lit(None, dtype=pl.Float64).alias(SCALE))
+    assert predict(model, silent).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_negative_targets_give_no_scale_and_a_zero_forecast(features: pl.DataFrame) -> None:
+    shifted = features.with_columns(
+        pl.when(pl.col("region") == "west")
+        .then(pl.col(TARGET) - 500.0)
+        .otherwise(pl.col(TARGET))
+        .alias(TARGET)
+    )
+    rebuilt = build_features(
+        shifted.select(*KEYS, "date", TARGET, "promo"), SPEC
+    )  # scale recomputed from the shifted target
+    out = predict(fit(rebuilt), rebuilt)
+    west = (rebuilt["region"] == "west").to_numpy()
+    assert (out >= 0).all()
+    assert (out[west] == 0).all()
+
+
 def test_predicting_no_rows_gives_an_empty_array(features: pl.DataFrame) -> None:
     out = predict(fit(features), features.clear())
     assert out.shape == (0,)
+
+
+def test_a_promotion_never_lowers_the_prediction() -> None:
+    """Promo share 1 only on slow days (as in aggregated data): the model must not learn a drop."""
+    rng = np.random.default_rng(4)
+    frame = build_features(panel(n=120), SPEC)
+    slow = rng.uniform(size=frame.height) < 0.1
+    frame = frame.with_columns(
+        pl.Series(
+            "promo", np.where(slow, 1.0, np.where(rng.uniform(size=frame.height) < 0.2, 0.3, 0.0))
+        ),
+        pl.when(pl.Series(slow)).then(pl.col(TARGET) * 0.3).otherwise(pl.col(TARGET)).alias(TARGET),
+    )
+    on, off = (
+        frame.with_columns(pl.lit(1.0).alias("promo")),
+        frame.with_columns(pl.lit(0.0).alias("promo")),
+    )
+    model = fit(frame)
+    assert (predict(model, on) >= predict(model, off)).all()
+    assert model.booster.params["monotone_constraints"] == monotone_constraints(SPEC.feature_names)
+    assert monotone_constraints(["lag_1", "promo", "region"]) == [0, 1, 0]
+    # the data alone would teach the opposite: without the constraint a promotion lowers it
+    free = fit(frame, {**HYPER, "monotone_constraints": [0] * len(SPEC.feature_names)})
+    assert (predict(free, on) < predict(free, off)).mean() > 0.5
