@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test lint format typecheck unit test-slow clean lock browser
+.PHONY: install run test lint format typecheck unit test-slow clean lock automations browser
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -62,6 +62,9 @@ test: lint typecheck unit ## everything CI checks by default
 
 test-slow: install browser ## tests marked slow (real servers, larger data)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
+
+automations: install ## create/update the Prefect automations in automations.yaml (SALES_NOTIFY_BLOCK=slug/name)
+	$(BIN)/python -m flows.automations $(ARGS)
 
 lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)

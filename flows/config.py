@@ -18,10 +18,12 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from tasks.aggregate import check_frequency
 from tasks.clean import CleanParams
 from tasks.defects import DefectRates
+from tasks.drift import DriftParams
 from tasks.evaluate import BacktestParams
 from tasks.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
 from tasks.generate import GeneratorSpec
 from tasks.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from tasks.quality import Limit, QualityParams
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
@@ -161,6 +163,8 @@ class OutputConfig:
     result_storage: str = "${data.output_path}/cache"
     task_retries: int = 3
     task_retry_delay_seconds: float = 2.0
+    report_top_n: int = 3  # series plotted in report.html, by total revenue
+    report_series: dict[str, str] | None = None  # one more, always plotted: {region: north, ...}
 
 
 @dataclass
@@ -170,6 +174,90 @@ class StorageConfig:
     endpoint_url: str | None = None
     region: str | None = None
     aws_credentials_block: str | None = None
+
+
+@dataclass
+class ThresholdConfig:
+    """A warn level and a hard level (null: not checked); a value above hard fails the run."""
+
+    warn: float | None = None
+    hard: float | None = None
+
+
+@dataclass
+class QualityThresholdsConfig:
+    """Data-quality checks: rates are fractions of raw rows, counts are plain numbers."""
+
+    quarantine_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.05, 0.20))
+    null_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.02, 0.10))
+    duplicate_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.02, 0.10))
+    late_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.05, None))
+    volume_drop: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.20, 0.50))
+    volume_rise: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(1.00, None))
+    vanished_series_rate: ThresholdConfig = field(
+        default_factory=lambda: ThresholdConfig(0.0, 0.25)
+    )
+    new_series: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    new_categories: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    coverage_gaps: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    filled_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.10, 0.50))
+
+
+@dataclass
+class DriftConfig:
+    """Population stability index of features and target against the champion's profile."""
+
+    bins: int = 10
+    warn: float = 0.1
+    alert: float = 0.25
+    epsilon: float = 1e-4
+    window_periods: int | None = None
+    segment_by: list[str] = field(default_factory=lambda: ["product_type"])
+    min_rows: int = 200
+    alert_on_segments: bool = False
+    exclude_columns: list[str] = field(
+        default_factory=lambda: [
+            "day_of_week",
+            "day_of_month",
+            "week_of_year",
+            "month",
+            "is_holiday",
+            "holidays_in_period",
+        ]
+    )
+
+
+@dataclass
+class AccuracyConfig:
+    """Realised accuracy of published forecasts against the actuals that have arrived since."""
+
+    margin: float = 0.25
+    min_points: int = 50
+    recent_runs: int = 7
+    max_forecast_age_days: int = 120
+    segment_by: str = "product_type"
+
+
+@dataclass
+class AlertsConfig:
+    """Prefect events for breaches; the notification block is named by env, never a secret."""
+
+    enabled: bool = True
+    event_prefix: str = "sales-forecast"
+    notify_block: str | None = None
+
+
+@dataclass
+class MonitoringConfig:
+    """Data quality, drift, realised accuracy and alerts (``conf/monitoring``)."""
+
+    enabled: bool = True
+    trailing_runs: int = 7
+    history_path: str = "${data.output_path}/monitoring"
+    quality: QualityThresholdsConfig = field(default_factory=QualityThresholdsConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 @dataclass
@@ -184,6 +272,7 @@ class AppConfig:
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     random_seed: int = 42
 
 
@@ -301,3 +390,71 @@ def extra_columns(cfg: AppConfig) -> list[str]:
     """Non-contract raw columns the config uses (as series keys or categoricals)."""
     wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
     return sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
+
+
+def from_resolved_yaml(text: str, where: str) -> AppConfig:
+    """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
+
+    Keys this code no longer knows are an error naming ``where`` the text came from.
+    """
+    try:
+        loaded = OmegaConf.create(text)
+        node = OmegaConf.merge(OmegaConf.structured(AppConfig), loaded)
+    except Exception as exc:
+        raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
+    return to_app_config(node)  # type: ignore[arg-type]
+
+
+def load_comparable(
+    cfg: AppConfig, text: str, where: str, name: str
+) -> tuple[AppConfig | None, str | None]:
+    """Another run's config (e.g. the champion's) and, when it cannot be compared, why not."""
+    try:
+        other = from_resolved_yaml(text, where)
+    except (ValueError, TypeError) as exc:
+        return None, f"{name}: {exc}"
+    return other, comparison_problem(cfg, other, name)
+
+
+def comparison_problem(cfg: AppConfig, other: AppConfig, other_name: str) -> str | None:
+    """Why ``other`` (e.g. the champion's config) cannot be scored on ``cfg``'s data, or None."""
+    mine = (cfg.data.name, cfg.data.frequency, list(cfg.data.series_keys))
+    theirs = (other.data.name, other.data.frequency, list(other.data.series_keys))
+    if mine == theirs:
+        return None
+    return (
+        f"{other_name} was trained on data {theirs[0]!r} at {theirs[1]} by {theirs[2]}, this "
+        f"run on {mine[0]!r} at {mine[1]} by {mine[2]}: not comparable (set "
+        "model.model_name to start a separate registry line, or promote by hand)"
+    )
+
+
+def quality_params(cfg: AppConfig) -> QualityParams:
+    """Data-quality thresholds from ``monitoring.quality``, per check name."""
+    limits = {
+        name: Limit(warn=value.warn, hard=value.hard)
+        for name, value in vars(cfg.monitoring.quality).items()
+    }
+    return QualityParams(
+        series_keys=list(cfg.data.series_keys),
+        limits=limits,
+        trailing_runs=cfg.monitoring.trailing_runs,
+    )
+
+
+def drift_params(cfg: AppConfig) -> DriftParams:
+    """PSI thresholds from ``monitoring.drift``."""
+    d = cfg.monitoring.drift
+    return DriftParams(
+        warn=d.warn,
+        alert=d.alert,
+        epsilon=d.epsilon,
+        min_rows=d.min_rows,
+        alert_on_segments=d.alert_on_segments,
+    )
+
+
+def drift_columns(cfg: AppConfig) -> list[str]:
+    """Feature columns whose drift is measured: the model's features less the excluded."""
+    excluded = set(cfg.monitoring.drift.exclude_columns)
+    return [c for c in feature_spec(cfg).feature_names if c not in excluded]

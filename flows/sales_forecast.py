@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import polars as pl
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows import config as conf
-from tasks import publish, storage
+from flows.trigger import upload_overrides
+from tasks import publish, release, report, storage
 from tasks.caching import result_storage
+from tasks.evaluate import BacktestResult
 from tasks.stages import (
     IO_RETRY,
     aggregate_task,
@@ -25,6 +29,11 @@ from tasks.stages import (
     prepare_aus_retail_task,
     train_task,
 )
+from tasks.train import TrainedModel
+
+MAX_PROMOTION_ATTEMPTS = 3  # re-evaluate when another run moved the champion meanwhile
+evaluate_champion_task = evaluate_task.with_options(name="evaluate-champion")
+forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,12 +44,16 @@ def publish_task(
     run: publish.RunInfo,
     artifacts: publish.RunArtifacts,
     storage_settings: storage.StorageSettings | None = None,
+    report_inputs: report.ReportInputs | None = None,
 ) -> dict[str, Any]:
-    """Write the run directory; the manifest goes last."""
+    """Write the run directory (the manifest last), then the Prefect UI artifacts."""
     manifest = publish.write_run(run, artifacts, storage_settings)
     get_run_logger().info(
         "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
     )
+    if report_inputs is not None:
+        report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
+        release.publish_ui_artifacts(report_inputs, report_uri)
     return manifest
 
 
@@ -71,8 +84,16 @@ class Steps:
 
 
 @flow(name="sales-forecast", log_prints=False)
-def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
-    """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``)."""
+def sales_forecast(
+    overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
+
+    ``s3_object`` (``{"bucket": ..., "key": ...}``, from an upload event) makes the run read
+    the landing prefix that holds that object.
+    """
+    if s3_object is not None:
+        overrides = upload_overrides(s3_object, overrides or [])
     node = conf.compose_config(overrides)
     cfg = conf.to_app_config(node)
     logger = get_run_logger()
@@ -84,10 +105,11 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         output_path=cfg.data.output_path,
     )
     logger.info(
-        "run %s: data=%s input=%s overrides=%s",
+        "run %s: data=%s input=%s model=%s overrides=%s",
         run.run_id,
         cfg.data.name,
         cfg.data.input_path,
+        cfg.model.model_name,
         overrides or [],
     )
     store = storage.StorageSettings.from_config(cfg.storage)  # endpoint, region, block name
@@ -96,6 +118,8 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
     params = conf.hyperparameters(cfg)
     seed = cfg.random_seed
     n_rounds = cfg.model.num_boost_round
+    bt_params = conf.backtest_params(cfg)
+    out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
 
     # Built-in data sets are prepared on local disk; a URL input is read as it is.
     builtin = None if storage.is_remote(cfg.data.input_path) else cfg.data.builtin
@@ -121,11 +145,10 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         evaluate_task,
         panel.panel,
         spec,
-        conf.backtest_params(cfg),
+        bt_params,
         params,
         n_rounds,
         seed,
-        cfg.evaluation.min_improvement,
     )
     forecasts = steps.run(
         forecast_task,
@@ -136,39 +159,181 @@ def sales_forecast(overrides: list[str] | None = None) -> dict[str, Any]:
         cfg.forecast.promo_plan_path,
         store,
     )
+    manifest_fields = {
+        **publish.manifest_fields(
+            source=source,
+            cleaned=cleaned,
+            panel=panel,
+            features=frame,
+            model=model,
+            backtest=backtest,
+            forecasts=forecasts,
+            steps=steps.records,
+            series_keys=list(cfg.data.series_keys),
+        ),
+        "trigger": s3_object,
+    }
+    config_yaml = conf.resolved_yaml(node)
 
-    manifest_fields = publish.manifest_fields(
-        source=source,
-        cleaned=cleaned,
-        panel=panel,
-        features=frame,
-        model=model,
-        backtest=backtest,
-        forecasts=forecasts,
-        steps=steps.records,
+    decision = decide(steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields)
+    served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
+    promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
+    role = "champion" if promotion.promoted else "challenger"
+
+    report_inputs = report.ReportInputs(
+        run_id=run.run_id,
+        generated_at=started,
         series_keys=list(cfg.data.series_keys),
+        history=panel.panel,
+        backtest=backtest.predictions,
+        forecasts=forecasts,
+        metrics=metrics,
+        feature_importance=model.feature_importance(),
+        row_counts=manifest_fields["row_counts"],
+        champion_history=steps.run(release.history_task, out, model_name, store),
+        chosen_series=cfg.output.report_series,
+        top_n=cfg.output.report_top_n,
+        model_version=version,
+        serving=release.serving_label(version, promotion.promoted, served_by),
     )
     artifacts = publish.RunArtifacts(
-        config_yaml=conf.resolved_yaml(node),
-        metrics=backtest.metrics,
-        forecasts=forecasts,
+        config_yaml=config_yaml,
+        metrics=metrics,
+        forecasts=release.marked(forecasts, version, role),
         model=model,
         quarantine=cleaned.quarantine,
         backtest=backtest.predictions,
-        manifest=manifest_fields,
+        report_html=steps.run(release.report_task, report_inputs),
+        manifest={
+            **manifest_fields,
+            "steps": steps.records,
+            "model_name": model_name,
+            "model_version": version,
+            "promotion": {"promoted": promotion.promoted, "event": promotion.event},
+            "serving": serving_pointer,
+        },
     )
-    manifest = steps.run(publish_task, run, artifacts, store)
-    gate = backtest.metrics["gate"]
+    manifest = steps.run(publish_task, run, artifacts, store, report_inputs)
     logger.info(
-        "run %s done: %s; gate %s; steps %s",
+        "run %s done: %s; gate %s; champion %s; serving %s; steps %s",
         run.run_id,
         manifest["run_dir"],
         "passed" if gate["passed"] else "failed",
+        promotion.champion or "none",
+        served_by,
         {k: v["state"] for k, v in steps.records.items()},
     )
     return {
         "run_id": run.run_id,
         "run_dir": manifest["run_dir"],
         "gate": gate,
+        "model_version": version,
+        "promoted": promotion.promoted,
+        "served_by": served_by,
+        "serving": serving_pointer,
         "steps": steps.records,
     }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate, the metrics with it, the registry's answer and the champion compared with."""
+
+    gate: dict[str, Any]
+    metrics: dict[str, Any]
+    promotion: release.Promotion
+    champion: release.ChampionModel | None
+    champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
+
+
+def decide(
+    steps: Steps,
+    cfg: conf.AppConfig,
+    run: publish.RunInfo,
+    panel: pl.DataFrame,
+    backtest: BacktestResult,
+    model: TrainedModel,
+    config_yaml: str,
+    manifest_fields: dict[str, Any],
+) -> Decision:
+    """Gate against seasonal naive and the champion re-scored on the same windows, register,
+    then move the champion pointer (compare-and-swap; re-evaluate if another run won)."""
+    out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
+    store = storage.StorageSettings.from_config(cfg.storage)
+    for attempt in range(MAX_PROMOTION_ATTEMPTS):
+        champ = steps.run(release.champion_task, out, model_name, store)
+        champ_cfg, problem, champ_metrics = None, None, None
+        if champ is not None:
+            name = f"champion {champ.version}"
+            champ_cfg, problem = conf.load_comparable(cfg, champ.config_yaml, champ.uri, name)
+        if champ_cfg is not None and problem is None:
+            champ_metrics = steps.run(
+                evaluate_champion_task,
+                panel,
+                conf.feature_spec(champ_cfg),
+                conf.backtest_params(cfg),
+                conf.hyperparameters(champ_cfg),
+                champ_cfg.model.num_boost_round,
+                champ_cfg.random_seed,
+            ).metrics
+        gate = steps.run(
+            release.gate_task,
+            backtest.metrics,
+            cfg.evaluation.min_improvement,
+            cfg.evaluation.max_regression,
+            champ.version if champ else None,
+            champ_metrics,
+            problem,
+        )
+        metrics = {**backtest.metrics, "gate": gate}
+        if attempt == 0:
+            registered = {**manifest_fields, **publish.run_identity(run)}
+            steps.run(
+                release.register_task,
+                *(out, model_name, version, model, metrics, config_yaml, registered, store),
+            )
+        expected = champ.version if champ else None
+        promotion = steps.run(release.promote_task, out, model_name, version, gate, expected, store)
+        if not promotion.stale:
+            break
+    comparable = champ_cfg if problem is None else None
+    return Decision(gate, metrics, promotion, champ, comparable)
+
+
+def serve(
+    steps: Steps,
+    cfg: conf.AppConfig,
+    run: publish.RunInfo,
+    decision: Decision,
+    forecasts: pl.DataFrame,
+    panel: pl.DataFrame,
+) -> tuple[str, dict[str, Any] | None]:
+    """Serve this run's forecasts if it is the champion, else the champion's; returns
+    (version served or ``"nothing"``, the serving pointer)."""
+    out, model_name = cfg.data.output_path, cfg.model.model_name
+    store = storage.StorageSettings.from_config(cfg.storage)
+    champ, champ_cfg = decision.champion, decision.champion_cfg
+    if decision.promotion.promoted:
+        served_by, served = run.run_id, forecasts
+    elif champ is not None and champ_cfg is not None:
+        served_by = champ.version
+        served = steps.run(
+            forecast_champion_task,
+            champ.model,
+            panel,
+            conf.feature_spec(champ_cfg),
+            conf.horizon(cfg),
+            cfg.forecast.promo_plan_path,
+            store,
+        )
+    else:
+        get_run_logger().warning(
+            "serve: gate failed and no comparable champion of %s: serving output unchanged",
+            model_name,
+        )
+        return "nothing", None
+    pointer = steps.run(
+        release.serve_task,
+        *(out, model_name, served, served_by, run.run_id, run.started_at.date(), store),
+    )
+    return served_by, pointer

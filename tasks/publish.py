@@ -18,13 +18,12 @@ from typing import Any
 
 import polars as pl
 
-from tasks import storage
+from tasks import storage, train
 from tasks.aggregate import PanelResult
 from tasks.clean import CleanResult
 from tasks.evaluate import BacktestResult
 from tasks.ingest import RawSource
 from tasks.schemas import SCHEMA_VERSIONS
-from tasks.train import TrainedModel
 
 PACKAGES = (
     "sales-forecast",
@@ -63,10 +62,11 @@ class RunArtifacts:
     config_yaml: str
     metrics: dict[str, Any]
     forecasts: pl.DataFrame
-    model: TrainedModel
+    model: train.TrainedModel
     quarantine: pl.DataFrame
     backtest: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    report_html: str | None = None
 
 
 def make_run_id(started_at: dt.datetime, flow_run_id: str) -> str:
@@ -111,13 +111,29 @@ def _sha256(data: bytes) -> str:
 def artifact_bytes(artifacts: RunArtifacts) -> dict[str, bytes]:
     """File name → content for every artifact except the manifest."""
     metrics_text = json.dumps(artifacts.metrics, indent=2, sort_keys=True, default=str) + "\n"
-    return {
+    files = {
         "config.yaml": artifacts.config_yaml.encode(),
         "forecasts.parquet": storage.frame_to_parquet_bytes(artifacts.forecasts),
         "model.txt": artifacts.model.booster.model_to_string().encode(),
         "quarantine.parquet": storage.frame_to_parquet_bytes(artifacts.quarantine),
         "backtest.parquet": storage.frame_to_parquet_bytes(artifacts.backtest),
         "metrics.json": metrics_text.encode(),
+    }
+    if artifacts.report_html is not None:
+        files["report.html"] = artifacts.report_html.encode()
+    return files
+
+
+def run_identity(run: RunInfo) -> dict[str, Any]:
+    """Run id, flow run id, start, run directory, code commit and versions for manifests."""
+    return {
+        "run_id": run.run_id,
+        "flow_run_id": run.flow_run_id,
+        "started_at": run.started_at.isoformat(),
+        "run_dir": storage.uri(run.run_dir),
+        "git_commit": git_commit(),
+        "package_versions": package_versions(),
+        "schema_versions": SCHEMA_VERSIONS,
     }
 
 
@@ -136,14 +152,8 @@ def write_run(
         listed[name] = {"uri": storage.uri(path), "bytes": len(data), "sha256": _sha256(data)}
     manifest = {
         **artifacts.manifest,
-        "run_id": run.run_id,
-        "flow_run_id": run.flow_run_id,
-        "started_at": run.started_at.isoformat(),
+        **run_identity(run),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-        "run_dir": storage.uri(run.run_dir),
-        "git_commit": git_commit(),
-        "package_versions": package_versions(),
-        "schema_versions": SCHEMA_VERSIONS,
         "artifacts": listed,
     }
     manifest_path = storage.join(run.run_dir, "manifest.json")
@@ -156,7 +166,7 @@ def manifest_fields(
     cleaned: CleanResult,
     panel: PanelResult,
     features: pl.DataFrame,
-    model: TrainedModel,
+    model: train.TrainedModel,
     backtest: BacktestResult,
     forecasts: pl.DataFrame,
     steps: dict[str, dict[str, Any]],
@@ -187,5 +197,6 @@ def manifest_fields(
             "forecast": {"rows": forecasts.height},
         },
         "steps": steps,
+        "model": train.model_meta(model),
         "feature_importance": model.feature_importance(),
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 from tasks import registry, storage
 
-DEFAULT_MODEL_NAME = "sales-forecast"
+DEFAULT_MODEL_NAME = "sales-forecast-synthetic"  # model.model_name of the default data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SALES_OUTPUT_PATH", "outputs"),
         help="data.output_path of the runs (local folder or s3:// URL)",
     )
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        help="model.model_name: sales-forecast-{data.name} (default %(default)s)",
+    )
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL)")
     parser.add_argument(
         "--aws-credentials-block",

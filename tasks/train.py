@@ -140,3 +140,33 @@ def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
         # no scale = no sales over the whole window: the level to forecast from is zero
         raw = raw * frame[SCALE].cast(pl.Float64).fill_null(0.0).to_numpy()
     return np.clip(raw, 0.0, None)
+
+
+def model_meta(model: TrainedModel) -> dict[str, Any]:
+    """What a model needs besides its LightGBM text to be used again (kept in the manifest)."""
+    return {
+        "feature_names": list(model.feature_names),
+        "categories": {k: list(v) for k, v in model.categories.items()},
+        "normalize": model.normalize,
+        "training_rows": model.training_rows,
+    }
+
+
+def model_from_text(text: str, meta: dict[str, Any]) -> TrainedModel:
+    """Rebuild a model from its LightGBM text and :func:`model_meta` (e.g. from the registry)."""
+    missing = [k for k in ("feature_names", "categories", "normalize") if k not in meta]
+    if missing:
+        raise ValueError(f"model metadata lacks {missing}; it was not written by model_meta()")
+    booster = lgb.Booster(model_str=text)
+    names = [str(n) for n in meta["feature_names"]]
+    if booster.feature_name() != names:
+        raise ValueError(
+            f"model text has features {booster.feature_name()}, its metadata says {names}"
+        )
+    return TrainedModel(
+        booster=booster,
+        feature_names=names,
+        categories={str(k): [str(x) for x in v] for k, v in meta["categories"].items()},
+        training_rows=int(meta.get("training_rows", 0)),
+        normalize=bool(meta["normalize"]),
+    )

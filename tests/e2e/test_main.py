@@ -22,6 +22,7 @@ RUN_FILES = {
     "model.txt",
     "quarantine.parquet",
     "backtest.parquet",
+    "report.html",
 }
 
 
@@ -102,7 +103,15 @@ def test_main_writes_a_complete_run_directory(env: dict[str, str]) -> None:
     assert metrics["gate"]["reasons"]
 
     forecasts = pl.read_parquet(run_dir / "forecasts.parquet")
-    assert forecasts.columns == ["region", "product_type", "date", "forecast"]
+    assert forecasts.columns == [
+        "region",
+        "product_type",
+        "date",
+        "forecast",
+        "model_version",
+        "model_role",
+    ]
+    assert set(forecasts["model_version"]) == {manifest["run_id"]}
     assert forecasts.height == 6 * 14
     booster = lgb.Booster(model_file=str(run_dir / "model.txt"))
     assert booster.num_trees() > 0

@@ -90,7 +90,8 @@ def test_identical_second_run_takes_every_stage_from_the_cache(
     assert second["run_dir"] != first_run["run_dir"]
     a = pl.read_parquet(Path(first_run["run_dir"].removeprefix("file://")) / "forecasts.parquet")
     b = pl.read_parquet(Path(second["run_dir"].removeprefix("file://")) / "forecasts.parquet")
-    assert a.equals(b)
+    columns = ["region", "product_type", "date", "forecast"]  # the rest names the version
+    assert a.select(columns).equals(b.select(columns))
 
 
 @pytest.mark.parametrize(

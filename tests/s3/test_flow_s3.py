@@ -45,6 +45,7 @@ ARTIFACTS = [
     "metrics.json",
     "model.txt",
     "quarantine.parquet",
+    "report.html",
 ]
 MAIN_OUT = f"s3://{BUCKET}/out-main"
 
@@ -116,6 +117,23 @@ def test_a_run_reads_input_and_writes_every_artifact_and_result_to_s3(
     assert forecasts.height == 6 * 14
     assert forecasts["forecast"].min() >= 0  # type: ignore[operator]
     assert len(list_keys(s3, "out-main/cache/")) >= len(STAGES)  # shared task results
+
+
+def test_the_registry_and_serving_output_live_in_s3(s3_run: dict[str, Any], s3: Any) -> None:
+    model = "sales-forecast-s3"
+    version = s3_run["model_version"]
+    assert s3_run["promoted"] is True
+    keys = set(list_keys(s3, f"out-main/registry/{model}/"))
+    assert f"out-main/registry/{model}/{version}/version.json" in keys
+    assert f"out-main/registry/{model}/champion.json" in keys
+    champion = json.loads(read_object(s3, f"{MAIN_OUT}/registry/{model}/champion.json"))
+    assert champion["version"] == version
+    pointer = json.loads(read_object(s3, f"{MAIN_OUT}/serving/{model}/latest.json"))
+    assert pointer["model_version"] == version
+    assert pointer["dated_uri"].startswith(f"{MAIN_OUT}/serving/{model}/")
+    served = pl.read_parquet(io.BytesIO(read_object(s3, pointer["dated_uri"])))
+    assert served.height == pointer["rows"]
+    assert set(served["model_version"]) == {version}
 
 
 def test_no_secret_reaches_artifacts_results_blocks_or_config(

@@ -1,0 +1,255 @@
+"""Prefect tasks after training: read the champion, gate, register, promote, serve, report.
+
+None of these is cached: each reads or changes shared state (the registry, the serving
+location) that another run may have moved since. The I/O ones retry transient errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import evaluate, registry, report, serving, storage, train
+from tasks.stages import IO_RETRY
+
+SUMMARY_KEY = "sales-forecast-summary"
+SEGMENTS_KEY = "sales-forecast-segments"
+UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+@dataclass(frozen=True)
+class ChampionModel:
+    """The serving version as registered: its config text and its model, ready to predict."""
+
+    version: str
+    config_yaml: str
+    model: train.TrainedModel
+    uri: str
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What the registry did with this run's version."""
+
+    version: str
+    promoted: bool
+    champion: str | None  # the serving version after this run's decision
+    stale: bool  # another run moved the champion since this run compared against it
+    event: str
+
+
+@task(name="read-champion", **UNCACHED, **IO_RETRY)
+def champion_task(
+    output_path: str, model_name: str, settings: storage.StorageSettings | None = None
+) -> ChampionModel | None:
+    """The current champion's config and model, or None before the first promotion."""
+    logger = get_run_logger()
+    current = registry.champion(output_path, model_name, settings=settings)
+    if current is None:
+        logger.info("champion: none yet for %s", model_name)
+        return None
+    folder = registry.version_path(output_path, model_name, current.version)
+    text = registry.read_model_text(output_path, model_name, current.version, settings=settings)
+    config_yaml = storage.read_text(storage.join(folder, "config.yaml"), settings=settings)
+    manifest = json.loads(
+        storage.read_text(storage.join(folder, "manifest.json"), settings=settings)
+    )
+    if "model" not in manifest:
+        raise ValueError(f"champion {current.version} at {folder}: manifest.json has no 'model'")
+    model = train.model_from_text(text, manifest["model"])
+    logger.info(
+        "champion: %s (%s by %s: %s)",
+        current.version,
+        current.action,
+        current.actor,
+        current.reason,
+    )
+    return ChampionModel(current.version, config_yaml, model, storage.uri(folder))
+
+
+@task(name="gate", **UNCACHED)
+def gate_task(
+    metrics: dict[str, Any],
+    min_improvement: float,
+    max_regression: float,
+    champion_version: str | None,
+    champion_metrics: dict[str, Any] | None,
+    champion_problem: str | None = None,
+) -> dict[str, Any]:
+    """The promotion decision against seasonal naive and the re-scored champion."""
+    champion = (
+        {"version": champion_version, "metrics": champion_metrics}
+        if champion_version is not None and champion_metrics is not None
+        else None
+    )
+    decision = evaluate.gate(metrics, min_improvement, champion, max_regression)
+    if champion_problem is not None:
+        decision = {
+            **decision,
+            "passed": False,
+            "reasons": [*decision["reasons"], champion_problem],
+            "champion": {"version": champion_version, "wape": None},
+        }
+    get_run_logger().info(
+        "gate: %s: %s", "passed" if decision["passed"] else "failed", "; ".join(decision["reasons"])
+    )
+    return decision
+
+
+@task(name="register", **UNCACHED, **IO_RETRY)
+def register_task(
+    output_path: str,
+    model_name: str,
+    version: str,
+    model: train.TrainedModel,
+    metrics: dict[str, Any],
+    config_yaml: str,
+    manifest: dict[str, Any],
+    settings: storage.StorageSettings | None = None,
+) -> registry.ModelVersion:
+    """Register this run's model as ``version`` (idempotent for the same content)."""
+    registered = registry.register(
+        output_path,
+        model_name,
+        version,
+        model_text=model.booster.model_to_string(),
+        metrics=metrics,
+        config_yaml=config_yaml,
+        manifest=manifest,
+        data_digest=(manifest.get("input") or {}).get("digest"),
+        git_commit=manifest.get("git_commit"),
+        settings=settings,
+    )
+    get_run_logger().info("register: %s version %s at %s", model_name, version, registered.uri)
+    return registered
+
+
+@task(name="promote", **UNCACHED, **IO_RETRY)
+def promote_task(
+    output_path: str,
+    model_name: str,
+    version: str,
+    gate: dict[str, Any],
+    expected: str | None,
+    settings: storage.StorageSettings | None = None,
+) -> Promotion:
+    """Promote ``version`` if its gate passed and the champion is still ``expected``."""
+    logger = get_run_logger()
+    reason = "; ".join(gate["reasons"])
+    if not gate["passed"]:
+        registry.reject(
+            output_path,
+            model_name,
+            version,
+            actor="sales-forecast",
+            reason=reason,
+            settings=settings,
+        )
+        logger.info("promote: %s not promoted, champion stays %s", version, expected or "none")
+        return Promotion(version, False, expected, False, "rejected")
+    result = registry.promote(
+        output_path,
+        model_name,
+        version,
+        actor="sales-forecast",
+        reason=reason,
+        expected=expected,
+        settings=settings,
+    )
+    stale = not result.promoted and result.current != version
+    if stale:
+        logger.warning(
+            "promote: champion moved to %s since this run compared against %s; re-evaluating",
+            result.current,
+            expected or "none",
+        )
+    else:
+        logger.info("promote: %s is now the champion of %s", version, model_name)
+    event = "promoted" if result.promoted else ("stale" if stale else "already champion")
+    return Promotion(version, result.promoted or not stale, result.current, stale, event)
+
+
+@task(name="serve", **UNCACHED, **IO_RETRY)
+def serve_task(
+    output_path: str,
+    model_name: str,
+    forecasts: pl.DataFrame,
+    model_version: str,
+    run_id: str,
+    as_of: dt.date,
+    settings: storage.StorageSettings | None = None,
+) -> dict[str, Any]:
+    """Publish the champion's forecasts at the serving location."""
+    pointer = serving.write_serving(
+        output_path,
+        model_name,
+        forecasts,
+        model_version=model_version,
+        role="champion",
+        run_id=run_id,
+        as_of=as_of,
+        settings=settings,
+    )
+    logger = get_run_logger()
+    if pointer["latest"]:
+        logger.info(
+            "serve: %d rows from %s at %s", pointer["rows"], model_version, pointer["latest_uri"]
+        )
+    else:
+        logger.warning(
+            "serve: newer run %s already serves; wrote only %s",
+            pointer["latest_run_id"],
+            pointer["dated_uri"],
+        )
+    return pointer
+
+
+@task(name="champion-history", **UNCACHED, **IO_RETRY)
+def history_task(
+    output_path: str, model_name: str, settings: storage.StorageSettings | None = None
+) -> list[dict[str, Any]]:
+    """The registry's events for ``model_name``, oldest first."""
+    return registry.history(output_path, model_name, settings=settings)
+
+
+def marked(forecasts: pl.DataFrame, model_version: str, role: str) -> pl.DataFrame:
+    """This run's forecasts with the version that made them and its role."""
+    return serving.serving_frame(forecasts, model_version, role)
+
+
+def serving_label(version: str, promoted: bool, served_by: str) -> str:
+    """Whose forecasts the serving location holds after this run, in words."""
+    if promoted:
+        return f"this run's model {version} (champion)"
+    if served_by == "nothing":
+        return "nothing (no comparable champion yet)"
+    return f"champion {served_by}"
+
+
+@task(name="report", **UNCACHED)
+def report_task(inputs: report.ReportInputs) -> str:
+    """Render the run's self-contained HTML report."""
+    html = report.render_report(inputs)
+    get_run_logger().info("report: %d KiB of HTML", len(html) // 1024)
+    return html
+
+
+def publish_ui_artifacts(inputs: report.ReportInputs, report_uri: str) -> None:
+    """Headline numbers and per-segment metrics as keyed Prefect artifacts (history in the UI)."""
+    create_markdown_artifact(
+        key=SUMMARY_KEY,
+        markdown=report.markdown_summary(inputs, report_uri),
+        description=f"Sales forecast run {inputs.run_id}",
+    )
+    create_table_artifact(
+        key=SEGMENTS_KEY,
+        table=report.segment_table(inputs),
+        description=f"Backtest metrics per segment, run {inputs.run_id}",
+    )
