@@ -253,7 +253,7 @@ class MonitoringConfig:
 
     enabled: bool = True
     trailing_runs: int = 7
-    history_path: str = "${data.output_path}/monitoring"
+    history_path: str = "${data.output_path}/monitoring/${model.model_name}"
     quality: QualityThresholdsConfig = field(default_factory=QualityThresholdsConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)

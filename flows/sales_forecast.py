@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows.trigger import upload_overrides
-from tasks import publish, release, report, storage
+from tasks import drift, monitoring, publish, registry, release, report, storage
 from tasks.caching import result_storage
 from tasks.evaluate import BacktestResult
 from tasks.stages import (
@@ -139,6 +139,14 @@ def sales_forecast(
         cfg.preprocessing.missing_periods,
         cfg.preprocessing.drop_incomplete_periods,
     )
+    target = alert_target(cfg, run)
+    quality = None
+    if cfg.monitoring.enabled:  # fails the run here, before training, on a hard breach
+        quality = steps.run(
+            monitoring.quality_task,
+            *(cleaned, panel.panel, conf.quality_params(cfg), cfg.monitoring.history_path),
+            *(run.run_dir, target, store),
+        )
     frame = steps.run(features_task, panel.panel, spec)
     model = steps.run(train_task, frame, spec, params, n_rounds, seed)
     backtest = steps.run(
@@ -176,6 +184,7 @@ def sales_forecast(
     config_yaml = conf.resolved_yaml(node)
 
     decision = decide(steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields)
+    monitored = monitor(steps, cfg, run, target, decision, frame, panel.panel, backtest)
     served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
     promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
     role = "champion" if promotion.promoted else "challenger"
@@ -195,6 +204,9 @@ def sales_forecast(
         top_n=cfg.output.report_top_n,
         model_version=version,
         serving=release.serving_label(version, promotion.promoted, served_by),
+        quality=quality,
+        drift=monitored.get("drift.json"),
+        realised=monitored.get("realised.json"),
     )
     artifacts = publish.RunArtifacts(
         config_yaml=config_yaml,
@@ -204,6 +216,7 @@ def sales_forecast(
         quarantine=cleaned.quarantine,
         backtest=backtest.predictions,
         report_html=steps.run(release.report_task, report_inputs),
+        extra_json={"quality.json": quality, **monitored} if quality else monitored,
         manifest={
             **manifest_fields,
             "steps": steps.records,
@@ -337,3 +350,61 @@ def serve(
         *(out, model_name, served, served_by, run.run_id, run.started_at.date(), store),
     )
     return served_by, pointer
+
+
+def alert_target(cfg: conf.AppConfig, run: publish.RunInfo) -> monitoring.AlertTarget:
+    """Where this run's alert events go (``monitoring.alerts``)."""
+    return monitoring.AlertTarget(
+        enabled=cfg.monitoring.enabled and cfg.monitoring.alerts.enabled,
+        dataset=cfg.data.name,
+        run_id=run.run_id,
+        flow_run_id=run.flow_run_id,
+        prefix=cfg.monitoring.alerts.event_prefix,
+        model_name=cfg.model.model_name,
+        model_version=run.run_id,
+    )
+
+
+def monitor(
+    steps: Steps,
+    cfg: conf.AppConfig,
+    run: publish.RunInfo,
+    target: monitoring.AlertTarget,
+    decision: Decision,
+    features: pl.DataFrame,
+    panel: pl.DataFrame,
+    backtest: BacktestResult,
+) -> dict[str, Any]:
+    """Save this model's drift profile; drift against the champion's; realised accuracy.
+
+    Returns the run's extra JSON artifacts by file name (``profile.json``, ``drift.json``,
+    ``realised.json``; the last two only when there is something to compare).
+    """
+    if not cfg.monitoring.enabled:
+        return {}
+    out, model_name, mon = cfg.data.output_path, cfg.model.model_name, cfg.monitoring
+    store = storage.StorageSettings.from_config(cfg.storage)
+    spec = conf.feature_spec(cfg)
+    profile = steps.run(
+        monitoring.profile_task,
+        *(features, spec.normalize, conf.drift_columns(cfg), mon.drift.bins),
+        *(list(mon.drift.segment_by), run.run_id),
+    )
+    folder = registry.version_path(out, model_name, run.run_id)
+    steps.run(monitoring.save_profile_task, profile, folder, store)
+    champ = decision.champion  # its profile is the reference, if it is comparable at all
+    reference = None
+    if champ is not None and decision.champion_cfg is not None:
+        reference = registry.version_path(out, model_name, champ.version)
+    window = drift.window_periods(cfg.data.frequency, mon.drift.window_periods)
+    drift_report = steps.run(
+        monitoring.drift_task,
+        *(features, reference, window, conf.drift_params(cfg), target, store),
+    )
+    realised = steps.run(
+        monitoring.realised_task,
+        *(panel, list(cfg.data.series_keys), out, mon.history_path, backtest.metrics),
+        *(dict(vars(mon.accuracy)), target, store),
+    )
+    found = {"profile.json": profile, "drift.json": drift_report, "realised.json": realised}
+    return {name: content for name, content in found.items() if content is not None}

@@ -38,6 +38,7 @@ class CleanResult:
     daily: pl.DataFrame
     quarantine: pl.DataFrame
     counts: dict[str, int]
+    null_counts: dict[str, int] = field(default_factory=dict)  # nulls per raw column
 
 
 def _blank(col: str) -> pl.Expr:

@@ -195,6 +195,21 @@ def _score(ref: dict[str, Any], part: pl.DataFrame | None, params: DriftParams) 
     return out
 
 
+def restrict_profile(profile: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The profile limited to ``columns`` (e.g. the reference's features this run also has)."""
+    keep = [c for c in profile["columns"] if c in set(columns)]
+
+    def part(p: dict[str, Any]) -> dict[str, Any]:
+        return {**p, "columns": {c: v for c, v in p["columns"].items() if c in keep}}
+
+    return {
+        **profile,
+        "columns": keep,
+        "overall": part(profile["overall"]),
+        "segments": {k: part(v) for k, v in profile["segments"].items()},
+    }
+
+
 def psi_against(
     profile: dict[str, Any], frame: pl.DataFrame, params: DriftParams | None = None
 ) -> dict[str, Any]:

@@ -67,6 +67,7 @@ class RunArtifacts:
     backtest: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
     report_html: str | None = None
+    extra_json: dict[str, Any] = field(default_factory=dict)  # name → content, e.g. drift.json
 
 
 def make_run_id(started_at: dt.datetime, flow_run_id: str) -> str:
@@ -119,6 +120,9 @@ def artifact_bytes(artifacts: RunArtifacts) -> dict[str, bytes]:
         "backtest.parquet": storage.frame_to_parquet_bytes(artifacts.backtest),
         "metrics.json": metrics_text.encode(),
     }
+    for name, content in artifacts.extra_json.items():
+        text = json.dumps(content, indent=2, sort_keys=True, default=str) + "\n"
+        files[name] = text.encode()
     if artifacts.report_html is not None:
         files["report.html"] = artifacts.report_html.encode()
     return files

@@ -4,31 +4,51 @@ Prefect artifacts.
 Everything here is pure: ``render_report`` returns the HTML text (plots inlined as
 base64 PNG, inline CSS, no scripts, no external URL) and the caller writes it. The same
 inputs give the same text; only ``generated_at`` (the date stamp) varies between runs.
+The building blocks (escaping, tables, badges, stylesheet) are in
+:mod:`tasks.report_format`, the monitoring sections (quality checks, drift, realised
+accuracy) in :mod:`tasks.report_monitoring` and the plots in :mod:`tasks.report_plots`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from tasks import report_monitoring as monitoring
 from tasks import report_plots as plots
 from tasks.metrics import METHODS, score_methods
+from tasks.report_format import (
+    STYLE,
+    Safe,
+    badge,
+    card,
+    esc,
+    figure,
+    img,
+    md,
+    num,
+    pct,
+    section,
+    stamp,
+    table,
+)
 from tasks.schemas import QUARANTINE_REASONS
 
 TOP_FEATURES = 15
 METHOD_LABELS = plots.METHOD_LABELS
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
-SECTIONS = {
+SECTIONS = {  # in page order
     "summary": "Summary",
     "series": "Actual vs forecast",
     "accuracy": "Model vs baselines",
+    "realised": monitoring.SECTIONS["realised"],
     "features": "Feature importance",
     "data-quality": "Data quality",
+    "monitoring-quality": monitoring.SECTIONS["monitoring-quality"],
+    "drift": monitoring.SECTIONS["drift"],
     "gate": "Gate decision",
     "champion": "Champion history",
 }
@@ -62,6 +82,14 @@ class ReportInputs:
         revenue.
     serving
         Whose forecasts are served: ``"challenger"`` or ``"champion <version>"``.
+    quality
+        The run's ``quality.json`` (:func:`tasks.quality.quality_report`); ``None``: not
+        recorded.
+    drift
+        ``drift.json`` (:func:`tasks.drift.psi_against`); ``None``: no reference profile yet.
+    realised
+        ``{"metrics": realised_metrics(...), "check": accuracy_check(...)}``
+        (:mod:`tasks.realised`); ``None``: no published forecast realised yet.
     """
 
     run_id: str
@@ -78,41 +106,12 @@ class ReportInputs:
     top_n: int = 3
     model_version: str | None = None
     serving: str = "challenger"
-
-
-class Safe(str):
-    """Text that is already HTML: table cells of this type are not escaped again."""
-
-    __slots__ = ()
-
-
-def esc(value: object) -> str:
-    """HTML-escape any value's text (quotes included)."""
-    return html.escape(str(value), quote=True)
+    quality: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
+    realised: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- formatting
-
-
-def stamp(generated_at: dt.datetime) -> tuple[str, str]:
-    """``(YYYY-MM-DD, YYYY-MM-DD HH:MM UTC)`` for the title and header."""
-    when = generated_at.astimezone(dt.UTC) if generated_at.tzinfo else generated_at
-    suffix = " UTC" if generated_at.tzinfo else ""
-    return when.date().isoformat(), when.strftime("%Y-%m-%d %H:%M") + suffix
-
-
-def pct(value: object, signed: bool = False) -> str:
-    """A fraction as a percentage with one decimal; ``—`` when undefined."""
-    if not isinstance(value, int | float):
-        return "—"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
-
-
-def num(value: object, decimals: int = 1) -> str:
-    """A number with thousands separators; ``—`` when undefined."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.{decimals}f}"
 
 
 def improvement(model: object, baseline: object) -> float | None:
@@ -222,72 +221,15 @@ def _series_block(
     alt = f"Actual, backtest and forecast revenue for {series_label(series)}"
     return (
         f'<h3>{esc(series_label(series))} <span class="tag">{esc(why)}</span></h3>'
-        f'<p class="note">{esc(" · ".join(facts))}</p><figure>{_img(image, alt)}</figure>'
+        f'<p class="note">{esc(" · ".join(facts))}</p><figure>{img(image, alt)}</figure>'
     )
 
 
-def _figure_html(image: plots.Image, caption: str) -> str:
-    return f"<figure>{_img(image, caption)}<figcaption>{esc(caption)}</figcaption></figure>"
-
-
-def _img(image: plots.Image, alt: str) -> str:
-    return (
-        f'<img src="{image.data_uri}" width="{image.width}" height="{image.height}" '
-        f'alt="{esc(alt)}">'
-    )
-
-
-# ---------------------------------------------------------------- HTML pieces
-
-
-def table(
-    headers: Sequence[str] | None,
-    rows: Iterable[Sequence[object]],
-    numeric_from: int = 1,
-    row_class: Sequence[str] | None = None,
-) -> str:
-    """An HTML table; every cell is escaped unless it is ``Safe``.
-
-    Columns from ``numeric_from`` on are right-aligned; ``row_class`` gives each body
-    row a CSS class (empty for none).
-    """
-
-    def cell(tag: str, i: int, value: object) -> str:
-        cls = ' class="num"' if i >= numeric_from else ""
-        text = value if isinstance(value, Safe) else esc(value)
-        return f"<{tag}{cls}>{text}</{tag}>"
-
-    head = (
-        "<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(headers)) + "</tr></thead>"
-        if headers
-        else ""
-    )
-    body = []
-    for n, row in enumerate(rows):
-        cls = row_class[n] if row_class and n < len(row_class) else ""
-        attr = f' class="{esc(cls)}"' if cls else ""
-        body.append(f"<tr{attr}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
-    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
-
-
-def _badge(passed: bool) -> Safe:
-    return Safe(
-        '<span class="badge pass">passed</span>'
-        if passed
-        else '<span class="badge fail">failed</span>'
-    )
+# ---------------------------------------------------------------- sections
 
 
 def _section(key: str, body: str, intro: str = "") -> str:
-    lead = f'<p class="lead">{intro}</p>' if intro else ""
-    return f'<section id="{key}"><h2>{esc(SECTIONS[key])}</h2>{lead}{body}</section>'
-
-
-def _card(label: str, value: str, detail: str = "") -> str:
-    """A summary tile; ``value`` and ``detail`` are HTML."""
-    sub = f'<div class="detail">{detail}</div>' if detail else ""
-    head = f'<div class="label">{esc(label)}</div><div class="value">{value}</div>'
-    return f'<div class="card">{head}{sub}</div>'
+    return section(key, SECTIONS[key], body, intro)
 
 
 def _summary(inputs: ReportInputs) -> str:
@@ -300,14 +242,14 @@ def _summary(inputs: ReportInputs) -> str:
     periods = inputs.forecasts["date"].n_unique() if inputs.forecasts.height else 0
     horizon = date_range(inputs.forecasts) if periods else "no forecasts"
     cards = [
-        _card("Gate", _badge(bool(gate.get("passed"))), esc(f"serving: {inputs.serving}")),
-        _card(
+        card("Gate", badge(bool(gate.get("passed"))), esc(f"serving: {inputs.serving}")),
+        card(
             "Model WAPE",
             esc(pct(model)),
             esc(f"seasonal naive {pct(naive)}: {versus(gain)}") if gain is not None else "",
         ),
-        _card("Series", esc(num(n_series)), esc(f"{periods} periods forecast: {horizon}")),
-        _card(
+        card("Series", esc(num(n_series)), esc(f"{periods} periods forecast: {horizon}")),
+        card(
             "Rows in",
             esc(num(clean.get("rows_in"))),
             esc(
@@ -369,7 +311,7 @@ def _accuracy_section(inputs: ReportInputs) -> str:
     if per_h:
         steps = [int(r["step"]) for r in per_h]
         image = plots.horizon_plot(steps, {m: [_wape(r, m) for r in per_h] for m in methods})
-        charts.append(_figure_html(image, "WAPE by horizon step"))
+        charts.append(figure(image, "WAPE by horizon step"))
     per_s = inputs.metrics.get("per_segment", [])
     if per_s:
         seg = sorted(
@@ -378,8 +320,8 @@ def _accuracy_section(inputs: ReportInputs) -> str:
         )
         wide = len(seg) > 8 or max(len(name) for name, _ in seg) > 16
         image = plots.segment_plot(seg, methods, wide=wide)
-        figure = _figure_html(image, "WAPE by segment, worst model WAPE first")
-        (wide_charts if wide else charts).append(figure)
+        chart = figure(image, "WAPE by segment, worst model WAPE first")
+        (wide_charts if wide else charts).append(chart)
     per_w = inputs.metrics.get("per_window", [])
     if per_w:
         window_table = table(
@@ -406,7 +348,7 @@ def _features_section(inputs: ReportInputs) -> str:
     intro = f"Total gain per feature, top {len(top)} of {len(pairs)}" + (
         f" ({rest} not shown)." if rest else "."
     )
-    return _section("features", f"<figure>{_img(image, 'Feature importance')}</figure>", intro)
+    return _section("features", f"<figure>{img(image, 'Feature importance')}</figure>", intro)
 
 
 def _quality_section(inputs: ReportInputs) -> str:
@@ -468,7 +410,7 @@ def _gate_section(inputs: ReportInputs) -> str:
     reasons = gate.get("reasons", []) or ["no reasons recorded"]
     items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
     facts = [
-        ["decision", _badge(bool(gate.get("passed")))],
+        ["decision", badge(bool(gate.get("passed")))],
         ["model version", inputs.model_version or "not registered"],
         ["serving", inputs.serving],
     ]
@@ -502,63 +444,6 @@ def _champion_section(inputs: ReportInputs) -> str:
     )
 
 
-STYLE = """
-*{box-sizing:border-box}
-body{
-  margin:0;background:#f4f5f7;color:#1f2933;
-  font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-header{background:#1f2933;color:#f9fafb;padding:20px 32px}
-header h1{margin:0 0 4px;font-size:22px;font-weight:600}
-header .meta{color:#cbd2d9;font-size:13px}
-header .meta span{margin-right:18px}
-nav{
-  background:#fff;border-bottom:1px solid #e4e7eb;padding:8px 32px;position:sticky;top:0;
-  z-index:1}
-nav a{color:#2563eb;text-decoration:none;margin-right:16px;font-size:13px}
-main{max-width:1160px;margin:0 auto;padding:8px 24px 40px}
-section{
-  background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:16px 20px;margin:16px 0}
-h2{font-size:17px;margin:0 0 8px}
-h3{font-size:14px;margin:16px 0 6px}
-.lead{color:#52606d;margin:0 0 12px;font-size:13px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}
-.card{border:1px solid #e4e7eb;border-radius:6px;padding:10px 14px}
-.card .label{color:#52606d;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card .value{font-size:24px;font-weight:600;margin:2px 0}
-.card .detail{color:#52606d;font-size:12px}
-.badge{
-  display:inline-block;padding:1px 10px;border-radius:999px;font-size:13px;font-weight:600;
-  text-transform:uppercase;letter-spacing:.03em}
-.card .badge{font-size:18px}
-.pass{background:#d1fae5;color:#065f46}.fail{background:#fee2e2;color:#991b1b}
-table{border-collapse:collapse;margin:4px 0 8px;font-size:13px}
-th,td{padding:4px 12px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:top}
-th{color:#52606d;font-weight:600;background:#f9fafb}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.strong td{font-weight:600}
-tr.reason td:first-child{padding-left:28px;color:#52606d}
-tr.zero td{color:#9aa5b1}
-h3 .tag{
-  font-size:11px;font-weight:600;color:#52606d;background:#eef2f7;border-radius:4px;
-  padding:1px 6px;margin-left:6px;vertical-align:middle}
-.pair{
-  display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:0 16px;
-  align-items:start}
-.pair section{margin:16px 0}
-.pair table{width:100%}
-figure{margin:8px 0 16px}
-figcaption{color:#52606d;font-size:12px;margin-top:2px}
-img{max-width:100%;height:auto;display:block}
-.grid{
-  display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:16px;
-  align-items:start}
-.note{color:#52606d;font-size:13px;margin:4px 0}
-ul.reasons{margin:8px 0;padding-left:20px}
-footer{color:#7b8794;font-size:12px;text-align:center;padding:0 0 24px}
-@media print{nav{display:none}section{break-inside:avoid}}
-"""
-
-
 def render_report(inputs: ReportInputs) -> str:
     """The run's report as one self-contained HTML page (no I/O).
 
@@ -572,14 +457,17 @@ def render_report(inputs: ReportInputs) -> str:
         f"generated {esc(moment)}",
         f"model version {esc(inputs.model_version or 'not registered')}",
         f"serving {esc(inputs.serving)}",
-        f"gate {_badge(bool(gate.get('passed')))}",
+        f"gate {badge(bool(gate.get('passed')))}",
     ]
     nav = "".join(f'<a href="#{key}">{esc(title)}</a>' for key, title in SECTIONS.items())
     sections = [
         _summary(inputs),
         _series_section(inputs),
         _accuracy_section(inputs),
+        monitoring.realised_section(inputs.realised, inputs.metrics),
         f'<div class="pair">{_features_section(inputs)}{_quality_section(inputs)}</div>',
+        monitoring.quality_section(inputs.quality),
+        monitoring.drift_section(inputs.drift),
         _gate_section(inputs),
         _champion_section(inputs),
     ]
@@ -602,20 +490,13 @@ def render_report(inputs: ReportInputs) -> str:
 # ---------------------------------------------------------------- Prefect artifacts
 
 
-def md(text: object) -> str:
-    """Escape Markdown's special characters in a text value."""
-    out = str(text)
-    for ch in "\\`*_[]<>|#":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
 def markdown_summary(inputs: ReportInputs, report_uri: str | None = None) -> str:
     """The headline numbers as Markdown for a Prefect markdown artifact.
 
     Run id, gate decision with its reasons, WAPE (and MAE, RMSE, bias) of the model
-    against the baselines, and rows in / kept / quarantined by reason; ``report_uri``
-    (where ``report.html`` was written) is added when given.
+    against the baselines, rows in / kept / quarantined by reason, then one line each for
+    data quality, drift and realised accuracy; ``report_uri`` (where ``report.html`` was
+    written) is added when given.
     """
     day, moment = stamp(inputs.generated_at)
     gate = inputs.metrics.get("gate", {})
@@ -652,6 +533,8 @@ def markdown_summary(inputs: ReportInputs, report_uri: str | None = None) -> str
         f"quarantined {num(clean.get('rows_quarantined'))}"
         + (f" ({reasons})" if reasons else "")
         + f" · repaired {num(clean.get('rows_repaired'))} · late {num(clean.get('rows_late'))}",
+        "",
+        *monitoring.markdown_lines(inputs.quality, inputs.drift, inputs.realised),
     ]
     if report_uri:
         lines += ["", f"Report ({md(day)}): `{report_uri.replace('`', '')}`"]

@@ -6,6 +6,7 @@ same bytes.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import textwrap
 from collections.abc import Sequence
@@ -237,4 +238,52 @@ def importance_plot(pairs: list[tuple[str, float]]) -> Image:
     ax.invert_yaxis()
     ax.set_xlabel("share of total gain", fontsize=FONT)
     ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    return to_image(fig)
+
+
+def realised_plot(
+    origins: Sequence[dt.date],
+    wape: Sequence[float | None],
+    bias: Sequence[float | None],
+    backtest_wape: float | None = None,
+    limit: float | None = None,
+) -> Image:
+    """Realised WAPE and bias of the published forecasts by forecast origin, with the
+    backtest WAPE (and the WAPE above which accuracy counts as degraded) as horizontal lines.
+    """
+    fig, ax = _figure(10.5, 2.9)
+    x = np.asarray(origins, dtype="datetime64[D]")
+    ax.axhline(0.0, color="#9aa5b1", lw=0.8)
+    if backtest_wape is not None:
+        ax.axhline(backtest_wape, color=COLORS["actual"], ls="--", lw=1.1, label="backtest WAPE")
+    if limit is not None:
+        ax.axhline(limit, color="#dc2626", ls=":", lw=1.1, label="degraded above")
+    ax.plot(
+        x,
+        [float("nan") if v is None else v for v in wape],
+        color=COLORS["model"],
+        marker="o",
+        ms=3.5,
+        lw=1.6,
+        label="realised WAPE",
+    )
+    ax.plot(
+        x,
+        [float("nan") if v is None else v for v in bias],
+        color=COLORS["seasonal_naive"],
+        ls="--",
+        marker="s",
+        ms=3,
+        lw=1.1,
+        label="realised bias",
+    )
+    if x.size and x.min() == x.max():  # one origin: give the point some room
+        ax.set_xlim(x.min() - np.timedelta64(7, "D"), x.max() + np.timedelta64(7, "D"))
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    formatter = ConciseDateFormatter(locator, show_offset=False)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    ax.set_xlabel("forecast origin (first forecast date of the run)", fontsize=FONT)
+    _legend(ax, ncols=4)
     return to_image(fig)

@@ -25,6 +25,7 @@ from tasks import (
     forecast,
     generate,
     ingest,
+    quality,
     storage,
     train,
 )
@@ -123,11 +124,12 @@ def clean_task(
     logger = get_run_logger()
     flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
     with storage.io_errors(source.input_path):
-        daily, quarantine, counts_frame = pl.collect_all(
+        daily, quarantine, counts_frame, nulls_frame = pl.collect_all(
             [
                 clean.rollup_daily(flagged, params.series_keys),
                 clean.quarantine_rows(flagged, source.extra_columns),
                 clean.row_counts(flagged),
+                quality.null_counts_plan(flagged),
             ]
         )
     counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
@@ -145,7 +147,10 @@ def clean_task(
         counts["rows_late"],
         daily.height,
     )
-    return clean.CleanResult(daily=daily, quarantine=quarantine, counts={**counts, **by_reason})
+    nulls = {k: int(v) for k, v in nulls_frame.row(0, named=True).items() if not k.startswith("__")}
+    return clean.CleanResult(
+        daily=daily, quarantine=quarantine, counts={**counts, **by_reason}, null_counts=nulls
+    )
 
 
 @task(name="aggregate", **CACHED)

@@ -14,25 +14,35 @@ permanent (no such bucket or key, access denied, other 4xx); see :func:`is_trans
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import glob
 import hashlib
 import io
 import json
 import os
-import re
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 import fsspec
 import polars as pl
+
+from tasks.storage_errors import (
+    S3_SCHEMES,
+    InputNotFoundError,
+    PermanentStorageError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    TransientStorageError,
+    io_errors,
+    is_remote,
+    is_s3,
+    is_transient_error,
+    split_s3_url,
+    storage_error,
+)
 
 DATA_SUFFIXES = (".parquet", ".csv")
 
@@ -50,13 +60,8 @@ class FileFingerprint:
         return asdict(self)
 
 
-class InputNotFoundError(FileNotFoundError):
-    """No data file matched ``data.input_path``."""
-
-
 # --- Object storage: settings, credentials, clients, errors --------------------------------
 
-S3_SCHEMES = ("s3://", "s3a://")
 # Quick retries inside the clients (with their own exponential backoff and jitter); what
 # still fails is raised as a TransientStorageError and retried by the task (tasks.stages).
 CLIENT_MAX_ATTEMPTS = 3  # botocore "standard" mode: 5xx, throttling, timeouts, resets
@@ -125,18 +130,6 @@ class _Access:
 
     def __repr__(self) -> str:  # never print the secrets
         return f"_Access(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
-
-
-def is_s3(path: str) -> bool:
-    """True for ``s3://`` (and ``s3a://``) URLs."""
-    return path.startswith(S3_SCHEMES)
-
-
-def split_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
-    rest = url.split("://", 1)[1] if "://" in url else url
-    bucket, _, key = rest.partition("/")
-    return bucket, key
 
 
 @functools.lru_cache(maxsize=8)
@@ -238,283 +231,6 @@ def polars_storage_options(
         if access.token:
             options["aws_session_token"] = access.token
     return options
-
-
-class StorageError(OSError):
-    """An object-storage request failed; names the bucket and key, says if it may pass.
-
-    Attributes
-    ----------
-    url, bucket, key
-        What was being read or written.
-    code, status
-        The S3 error code (``NoSuchBucket``, ``SlowDown``) and HTTP status, when known.
-    transient
-        True when retrying later may succeed (5xx, throttling, timeouts, resets).
-    """
-
-    transient = False
-
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        url: str = "",
-        code: str | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.url = url
-        self.bucket, self.key = split_s3_url(url) if url else ("", "")
-        self.code = code
-        self.status = status
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class TransientStorageError(StorageError, ConnectionError):
-    """5xx, throttling, timeouts, connection resets: still failing after the client retries."""
-
-    transient = True
-
-
-class StorageNotFoundError(StorageError, FileNotFoundError):
-    """No such bucket, or no such key."""
-
-
-class StoragePermissionError(StorageError, PermissionError):
-    """Access denied, or no (valid) credentials."""
-
-
-class PermanentStorageError(StorageError):
-    """Any other client error (4xx): retrying will not help."""
-
-
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "ServiceUnavailable",
-        "PriorRequestNotComplete",
-        "OperationAborted",
-    }
-)
-_NOT_FOUND_CODES = frozenset({"NoSuchBucket", "NoSuchKey", "NoSuchUpload", "NoSuchVersion"})
-_DENIED_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AllAccessDisabled",
-        "AccountProblem",
-        "ExpiredToken",
-        "InvalidAccessKeyId",
-        "InvalidToken",
-        "SignatureDoesNotMatch",
-        "NoCredentialsError",
-        "PartialCredentialsError",
-    }
-)
-_STATUS_IN_TEXT = re.compile(r"status code:? (\d{3})|HTTP (\d{3})\b|\((\d{3})\)")
-_CODE_IN_TEXT = re.compile(r"<Code>(\w+)</Code>|\((\w+)\) when calling")
-# The request URL is exact (path-style: /bucket/key); Polars' "(path: ...)" may name
-# another file of the same scan, so it is only the fallback.
-_URL_IN_TEXT = re.compile(r"Error performing [A-Z]+ https?://[^/\s]+/([^\s?]+)")
-_PATH_IN_TEXT = re.compile(r"\(path: (s3a?://[^)\s]+)\)")
-_NETWORK_TEXT = re.compile(
-    r"error sending request|connection (?:reset|refused|closed|aborted)|broken pipe|"
-    r"timed? ?out|timeout|incomplete ?read|unexpected eof|operation timed out",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class _Failure:
-    code: str | None
-    status: int | None
-    transient: bool
-    message: str
-    url: str | None = None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _classify_one(exc: BaseException) -> _Failure | None:
-    """What one exception says about a remote request, or ``None`` if it says nothing."""
-    import botocore.exceptions as boto_exc  # noqa: PLC0415 (only needed once something failed)
-    from botocore.parsers import ResponseParserError  # noqa: PLC0415
-
-    response = getattr(exc, "response", None)
-    if isinstance(exc, boto_exc.ClientError) and isinstance(response, dict):
-        error = response.get("Error") or {}
-        code = str(error.get("Code") or "") or None
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        status = int(status) if status else (int(code) if code and code.isdigit() else None)
-        code = None if code and code.isdigit() else code  # HEAD: no body, the code is the status
-        transient = code in _TRANSIENT_CODES or (status is not None and _transient_status(status))
-        return _Failure(code, status, transient, str(error.get("Message") or exc))
-    if isinstance(exc, boto_exc.NoCredentialsError | boto_exc.PartialCredentialsError):
-        return _Failure(type(exc).__name__, None, False, str(exc))
-    if isinstance(exc, boto_exc.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return _Failure(type(exc).__name__, None, False, str(exc))  # a setup error
-    network = (boto_exc.HTTPClientError, boto_exc.ConnectionError, boto_exc.ResponseStreamingError)
-    if isinstance(exc, network):
-        return _Failure(type(exc).__name__, None, True, str(exc))  # connect/read/reset
-    if isinstance(exc, ResponseParserError):
-        return _Failure(type(exc).__name__, None, True, str(exc))  # a truncated response
-    if _is_aiohttp_error(exc):
-        return _Failure(type(exc).__name__, None, True, str(exc))
-    if type(exc).__name__ == "FSTimeoutError" or isinstance(exc, TimeoutError):
-        return _Failure(type(exc).__name__, None, True, str(exc) or "timed out")
-    text = str(exc)
-    if "object-store error" in text or "Generic S3 error" in text:  # Polars' cloud reader
-        return _from_text(exc, text)
-    if isinstance(exc, ConnectionError):
-        return _Failure(type(exc).__name__, None, True, text)
-    return None
-
-
-def _from_text(exc: BaseException, text: str) -> _Failure:
-    status_match = _STATUS_IN_TEXT.search(text)
-    status = int(next(g for g in status_match.groups() if g)) if status_match else None
-    code_match = _CODE_IN_TEXT.search(text)
-    code = next((g for g in code_match.groups() if g), None) if code_match else None
-    url_match = _URL_IN_TEXT.search(text)
-    path_match = _PATH_IN_TEXT.search(text)
-    url = f"s3://{unquote(url_match.group(1))}" if url_match else None
-    if status is not None or code is not None:
-        transient = code in _TRANSIENT_CODES or (status is not None and _transient_status(status))
-    else:
-        transient = bool(_NETWORK_TEXT.search(text)) or isinstance(
-            exc, ConnectionError | TimeoutError
-        )
-    if status is None and code is None and isinstance(exc, FileNotFoundError):
-        code = "NoSuchKey"
-    message = text.split(" - ", 1)[-1].split("<?xml", 1)[0].strip(" :") or text
-    return _Failure(code, status, transient, message, url or (path_match and path_match.group(1)))
-
-
-def _transient_status(status: int) -> bool:
-    return status >= 500 or status in (408, 429)
-
-
-def _is_aiohttp_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp  # noqa: PLC0415 (only needed once something failed)
-    except ImportError:  # s3fs brings aiohttp; without it no aiohttp error can occur
-        return False
-    return isinstance(exc, aiohttp.ClientError) and not isinstance(exc, aiohttp.ClientResponseError)
-
-
-def _classify(exc: BaseException) -> _Failure | None:
-    for link in _chain(exc):
-        failure = _classify_one(link)
-        if failure is not None:
-            return failure
-    return None
-
-
-def is_transient_error(exc: BaseException) -> bool:
-    """True when a failed I/O call may succeed if retried later.
-
-    Transient: HTTP 5xx, 408, 429, S3 throttling codes (``SlowDown``, ``Throttling``...),
-    timeouts, connection resets and refusals, truncated responses, and plain ``OSError``.
-    Permanent: no such bucket/key, access denied, missing credentials, other 4xx, missing
-    local files and permissions, and every non-I/O exception.
-    """
-    for link in _chain(exc):
-        if isinstance(link, StorageError):
-            return link.transient
-    failure = _classify(exc)
-    if failure is not None:
-        return failure.transient
-    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-        return False
-    return isinstance(exc, OSError | ConnectionError | TimeoutError)
-
-
-def storage_error(exc: BaseException, url: str) -> StorageError | None:
-    """``exc`` (raised while touching ``url``) as a :class:`StorageError`, or ``None``.
-
-    ``None`` means the exception is not about the storage request (a bad value, bad data)
-    and should propagate unchanged.
-    """
-    if isinstance(exc, StorageError | InputNotFoundError):
-        return None
-    failure = _classify(exc)
-    if failure is None:
-        if not isinstance(exc, OSError):
-            return None
-        failure = _Failure(type(exc).__name__, None, is_transient_error(exc), str(exc))
-    url = failure.url or url
-    bucket, key = split_s3_url(url)
-    code, status = failure.code, failure.status
-    what = f"bucket {bucket!r}, key {key!r}" if key else f"bucket {bucket!r}"
-    detail = ", ".join(str(x) for x in (code, f"HTTP {status}" if status else None) if x)
-    if failure.transient:
-        return TransientStorageError(
-            f"transient S3 failure on {what} ({detail}), still failing after the client's "
-            f"retries: {failure.message}",
-            url=url,
-            code=code,
-            status=status,
-        )
-    if code == "NoSuchBucket":
-        message = f"S3 bucket {bucket!r} does not exist (NoSuchBucket) while reading {url}"
-        return StorageNotFoundError(message, url=url, code=code, status=status)
-    if code in _NOT_FOUND_CODES or status == 404 or isinstance(exc, FileNotFoundError):
-        message = f"no such S3 object: {what} ({detail or 'NoSuchKey'})"
-        return StorageNotFoundError(message, url=url, code=code, status=status)
-    if code in _DENIED_CODES or status in (401, 403) or isinstance(exc, PermissionError):
-        message = (
-            f"S3 access denied on {what} ({detail}): {failure.message}. Check the IAM policy "
-            "of the role or user, and where credentials come from (environment / IAM role, "
-            "or storage.aws_credentials_block)"
-        )
-        return StoragePermissionError(message, url=url, code=code, status=status)
-    message = f"S3 request failed on {what} ({detail}): {failure.message}"
-    return PermanentStorageError(message, url=url, code=code, status=status)
-
-
-@contextlib.contextmanager
-def io_errors(url: str) -> Iterator[None]:
-    """Re-raise object-storage failures inside the block as :class:`StorageError`.
-
-    Local paths pass through untouched; exceptions that are not about the request (bad
-    data, bad values) propagate unchanged.
-    """
-    if not is_remote(url):
-        yield
-        return
-    try:
-        yield
-    except Exception as exc:
-        error = storage_error(exc, url)
-        if error is None:
-            raise
-        raise error from exc
-
-
-def is_remote(path: str) -> bool:
-    """True for URLs such as ``s3://bucket/key``."""
-    return "://" in path and not path.startswith("file://")
 
 
 def join(root: str, *parts: str) -> str:
@@ -843,193 +559,27 @@ def write_bytes_exclusive(
     return True
 
 
-class LockTimeoutError(TimeoutError):
-    """A lock was not acquired within its timeout."""
+# Locks live in their own module; imported last because it builds on the helpers above.
+from tasks.storage_locks import LockTimeoutError, lock  # noqa: E402
 
-
-def lock(
-    path: str,
-    timeout: float = 30.0,
-    *,
-    lease_seconds: float = 60.0,
-    settings: StorageSettings | None = None,
-) -> _Lock:
-    """An exclusive lock named by ``path``, held for the duration of a ``with`` block.
-
-    Locally it is an ``fcntl.flock`` on the file at ``path`` (created if missing and left in
-    place): it excludes other processes and other ``lock()`` calls in this process, and the
-    OS releases it when the holder dies. For URLs (S3) it is an object created with a
-    conditional PUT (``If-None-Match: *``) that records its owner and a lease expiry; a
-    waiter deletes it (only if its ETag is unchanged) once the lease has expired, so a
-    crashed holder blocks others for at most ``lease_seconds``. A holder must finish its
-    critical section well within the lease.
-
-    Parameters
-    ----------
-    path
-        The lock file or object, e.g. ``{folder}/.champion.lock``.
-    timeout
-        Seconds to wait for the lock before raising :class:`LockTimeoutError`.
-    lease_seconds
-        URLs only: how long a lock object is honoured after it was created.
-    settings
-        How to reach object storage (URLs only).
-    """
-    if is_remote(path):
-        return _ObjectLock(path, timeout, lease_seconds, settings)
-    return _FileLock(path, timeout)
-
-
-class _Lock:
-    """Context-manager base: ``_acquire`` until it succeeds or the timeout passes."""
-
-    poll_seconds = 0.02
-
-    def __init__(self, path: str, timeout: float) -> None:
-        self.path = path
-        self.timeout = timeout
-
-    def _try_acquire(self) -> bool:
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not self._try_acquire():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LockTimeoutError(f"could not lock {self.path!r} within {self.timeout:g} s")
-            jitter = 0.5 + os.urandom(1)[0] / 255  # spread retries of waiters apart
-            time.sleep(min(remaining, self.poll_seconds * jitter))
-
-    def __exit__(self, *exc: object) -> None:
-        self._release()
-
-
-class _FileLock(_Lock):
-    """``fcntl.flock`` on a local file (works across processes on one machine)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__(path, timeout)
-        self._fd: int | None = None
-
-    def _try_acquire(self) -> bool:
-        if self._fd is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def __enter__(self) -> None:
-        try:
-            super().__enter__()
-        except BaseException:
-            self._close()
-            raise
-
-    def _release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._close()
-
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-class _ObjectLock(_Lock):
-    """A lock object in S3, created with ``If-None-Match: *`` and carrying a lease."""
-
-    poll_seconds = 0.1
-
-    def __init__(
-        self, path: str, timeout: float, lease_seconds: float, settings: StorageSettings | None
-    ) -> None:
-        super().__init__(path, timeout)
-        self.lease_seconds = lease_seconds
-        self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(8).hex()}"
-        self._fs, fs_path = _fs(path, settings)
-        self._bucket, self._key, _ = self._fs.split_path(fs_path)
-
-    def _try_acquire(self) -> bool:
-        now = time.time()
-        expires = now + self.lease_seconds
-        body = json.dumps({"owner": self.owner, "acquired_at": now, "expires_at": expires})
-        try:
-            self._call(
-                "put_object",
-                Body=body.encode(),
-                IfNoneMatch="*",
-                Metadata={"owner": self.owner, "expires-at": f"{expires:.3f}"},
-            )
-        except FileExistsError:
-            self._break_if_expired(now)
-            return False
-        except OSError as exc:
-            if _s3_error_code(exc) in _S3_CONFLICTS:  # a concurrent conditional create
-                return False
-            raise
-        return True
-
-    def _break_if_expired(self, now: float) -> None:
-        head = self._head()
-        if head is None:
-            return
-        meta = head.get("Metadata") or {}
-        modified = head.get("LastModified")
-        fallback = modified.timestamp() + self.lease_seconds if modified else now
-        if float(meta.get("expires-at", fallback)) <= now:
-            self._delete_if_unchanged(str(head["ETag"]))
-
-    def _release(self) -> None:
-        head = self._head()
-        if head is not None and (head.get("Metadata") or {}).get("owner") == self.owner:
-            self._delete_if_unchanged(str(head["ETag"]))
-
-    def _head(self) -> dict[str, Any] | None:
-        try:
-            head: dict[str, Any] = self._call("head_object")
-        except FileNotFoundError:
-            return None
-        return head
-
-    def _delete_if_unchanged(self, etag: str) -> None:
-        try:
-            self._call("delete_object", IfMatch=etag)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if _s3_error_code(exc) not in _S3_CONFLICTS:
-                raise
-
-    def _call(self, method: str, **kwargs: Any) -> Any:
-        """One S3 request; failures other than "exists"/"missing"/"condition failed" are
-        re-raised as :class:`StorageError` (outside the wait loop, so a
-        :class:`LockTimeoutError` is never reclassified)."""
-        try:
-            return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)
-        except (FileExistsError, FileNotFoundError):
-            raise
-        except OSError as exc:
-            error = None if _s3_error_code(exc) in _S3_CONFLICTS else storage_error(exc, self.path)
-            if error is None:
-                raise
-            raise error from exc
-
-
-_S3_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-
-
-def _s3_error_code(exc: BaseException) -> str | None:
-    """The S3 error code behind an exception s3fs translated from a botocore ClientError."""
-    response = getattr(exc.__cause__, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return None if code is None else str(code)
+__all__ = [
+    "DATA_SUFFIXES",
+    "S3_SCHEMES",
+    "FileFingerprint",
+    "InputNotFoundError",
+    "LockTimeoutError",
+    "PermanentStorageError",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePermissionError",
+    "StorageSettings",
+    "TransientStorageError",
+    "io_errors",
+    "is_remote",
+    "is_s3",
+    "is_transient_error",
+    "join",
+    "lock",
+    "split_s3_url",
+    "storage_error",
+]

@@ -10,9 +10,11 @@ sections are read back from the live DOM, and optionally a full-page screenshot 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -166,7 +168,10 @@ def check_page(
     With ``screenshot``, also write a full-page PNG of the page at ``width`` CSS pixels.
     """
     exe = shutil.which(chromium) or chromium
-    with tempfile.TemporaryDirectory(prefix="chromium-") as tmp:
+    # Chromium's helper processes may still write to the profile for a moment after the
+    # browser exits: it runs in its own process group, stopped as a whole, and a profile
+    # file that appears during clean-up does not fail the check.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as tmp:
         user_dir = Path(tmp)
         log = (user_dir / "stderr.log").open("wb")
         proc = subprocess.Popen(
@@ -174,19 +179,27 @@ def check_page(
             stdout=subprocess.DEVNULL,
             stderr=log,
             env={**os.environ, "LANG": "en_US.UTF-8"},
+            start_new_session=True,
         )
         try:
             url = _wait_port(user_dir, proc, timeout)
             with connect(url, max_size=None, proxy=None, open_timeout=timeout) as ws:
                 return _drive(_Session(ws, timeout), path, screenshot, width)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
             log.close()
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the browser and every process it started (its process group)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _drive(cdp: _Session, path: Path, screenshot: Path | None, width: int) -> PageCheck:

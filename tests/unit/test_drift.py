@@ -179,3 +179,22 @@ def test_window_and_config() -> None:
     assert conf.drift_params(cfg).alert == 0.5
     assert "day_of_week" not in conf.drift_columns(cfg)
     assert "lag_7" in conf.drift_columns(cfg)
+
+
+def test_a_restricted_profile_compares_only_the_shared_columns() -> None:
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "date": [dt.date(2024, 1, 1) + dt.timedelta(days=i % 50) for i in range(500)],
+            "product_type": ["toys"] * 500,
+            "a": rng.normal(0, 1, 500),
+            "b": rng.normal(0, 1, 500),
+            "revenue": rng.uniform(1, 10, 500),
+        }
+    )
+    profile = drift.build_profile(frame, ["a", "b"], 5, segment_by=["product_type"])
+    only_a = drift.restrict_profile(profile, ["a", "revenue", "date"])
+    assert only_a["columns"] == ["a", "revenue"]
+    assert set(only_a["segments"]["product_type=toys"]["columns"]) == {"a", "revenue"}
+    report = drift.psi_against(only_a, frame.drop("b"))
+    assert set(report["overall"]["columns"]) == {"a", "revenue"}

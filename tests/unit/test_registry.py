@@ -261,7 +261,7 @@ def served(root: str) -> str:
 
 
 def test_cli_list_show_champion_history(served: str, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["--output-path", served]
+    base = ["--output-path", served, "--model-name", MODEL]
     assert main([*base, "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["VERSION", "CREATED", "WAPE", "NAIVE", "WAPE", "GATE", "COMMIT"]
@@ -285,7 +285,20 @@ def test_cli_list_show_champion_history(served: str, capsys: pytest.CaptureFixtu
 
 
 def test_cli_rollback(served: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--output-path", served, "rollback", V1, "--reason", "bad week", "--actor", "al"])
+    code = main(
+        [
+            "--output-path",
+            served,
+            "--model-name",
+            MODEL,
+            "rollback",
+            V1,
+            "--reason",
+            "bad week",
+            "--actor",
+            "al",
+        ]
+    )
     assert code == 0
     assert f"champion is now {V1} (was {V2})" in capsys.readouterr().out
     current = registry.champion(served, MODEL)
@@ -297,7 +310,9 @@ def test_cli_rollback_actor_defaults_to_the_user(
     served: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("USER", "carol")
-    assert main(["--output-path", served, "rollback", V1, "--reason", "r"]) == 0
+    assert (
+        main(["--output-path", served, "--model-name", MODEL, "rollback", V1, "--reason", "r"]) == 0
+    )
     assert registry.history(served, MODEL)[-1]["actor"] == "carol"
 
 
@@ -305,27 +320,42 @@ def test_cli_unknown_version_exits_non_zero(
     served: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = registry.champion(served, MODEL)
-    assert main(["--output-path", served, "rollback", "nope", "--reason", "r"]) == 1
+    assert (
+        main(["--output-path", served, "--model-name", MODEL, "rollback", "nope", "--reason", "r"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "error: unknown version 'nope'" in err
     assert V1 in err  # the message lists what is registered
-    assert main(["--output-path", served, "show", "nope"]) == 1
+    assert main(["--output-path", served, "--model-name", MODEL, "show", "nope"]) == 1
     assert registry.champion(served, MODEL) == before
     with pytest.raises(SystemExit) as usage:
-        main(["--output-path", served, "rollback", V1])  # --reason is required
+        main(
+            ["--output-path", served, "--model-name", MODEL, "rollback", V1]
+        )  # --reason is required
     assert usage.value.code == 2
 
 
 def test_cli_empty_registry(root: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--output-path", root, "list"]) == 0
-    assert main(["--output-path", root, "champion"]) == 0
+    assert main(["--output-path", root, "--model-name", MODEL, "list"]) == 0
+    assert main(["--output-path", root, "--model-name", MODEL, "champion"]) == 0
     assert capsys.readouterr().out == "no versions registered\nno champion yet for sales-forecast\n"
-    assert main(["--output-path", root, "show"]) == 1
+    assert main(["--output-path", root, "--model-name", MODEL, "show"]) == 1
 
 
 def test_module_entry_point(served: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tasks.registry", "--output-path", served, "show", "nope"],
+        [
+            sys.executable,
+            "-m",
+            "tasks.registry",
+            "--output-path",
+            served,
+            "--model-name",
+            MODEL,
+            "show",
+            "nope",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

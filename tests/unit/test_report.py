@@ -35,16 +35,32 @@ CHOSEN = {"region": "south", "product_type": "toys"}
 HOSTILE = "<script>alert('x')</script> & \"rollback\""
 
 
-def _browser() -> ModuleType:
-    """``tests/browser.py``, loaded by path (``tests/`` is not a package)."""
-    path = Path(__file__).resolve().parents[1] / "browser.py"
-    spec = importlib.util.spec_from_file_location("report_browser", path)
+def _load(name: str, path: Path) -> ModuleType:
+    """A helper module loaded by path (``tests/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _browser() -> ModuleType:
+    """``tests/browser.py``: drives headless Chromium."""
+    return _load("report_browser", Path(__file__).resolve().parents[1] / "browser.py")
+
+
+# Builders of quality.json, drift.json and the realised-accuracy dicts (real functions).
+MONITORING = _load(
+    "report_monitoring_inputs", Path(__file__).with_name("test_report_monitoring.py")
+)
+MONITORING_SECTIONS = ("realised", "monitoring-quality", "drift")
+NOT_YET = (
+    "No data-quality checks were recorded for this run.",
+    "no reference profile yet (first champion)",
+    "No published forecasts have been realised yet",
+)
 
 
 def _history() -> pl.DataFrame:
@@ -141,9 +157,12 @@ def _forecasts(history: pl.DataFrame) -> pl.DataFrame:
 
 
 def make_inputs(**changes: Any) -> report.ReportInputs:
-    """A complete, realistic report input: 6 daily series, 3 backtest windows of 14 days."""
+    """A complete, realistic report input: 6 daily series, 3 backtest windows of 14 days,
+    and the monitoring results (quality warnings, drift alert, degraded realised accuracy).
+    """
     history = _history()
     backtest = _backtest(history)
+    metrics = _metrics(backtest)
     reasons = dict.fromkeys(QUARANTINE_REASONS, 0) | {
         "duplicate": 549,
         "missing_key": 40,
@@ -158,7 +177,7 @@ def make_inputs(**changes: Any) -> report.ReportInputs:
         history=history,
         backtest=backtest,
         forecasts=_forecasts(history),
-        metrics=_metrics(backtest),
+        metrics=metrics,
         feature_importance={f"lag_{i}": 1000.0 / i for i in range(1, 21)} | {"promo": 0.0},
         row_counts={
             "ingest": {"files": 730},
@@ -200,8 +219,14 @@ def make_inputs(**changes: Any) -> report.ReportInputs:
         top_n=3,
         model_version="v4",
         serving="champion v2",
+        **MONITORING.monitoring_inputs(metrics),
     )
     return dataclasses.replace(inputs, **changes)
+
+
+def without_monitoring(inputs: report.ReportInputs) -> report.ReportInputs:
+    """As a run without monitoring results (first run, or monitoring off)."""
+    return dataclasses.replace(inputs, quality=None, drift=None, realised=None)
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +247,7 @@ def test_report_is_self_contained(page: str) -> None:
     assert links
     assert not [u for u in links if re.match(r"\s*(https?:)?//", u, flags=re.I)]
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 7  # 4 series, horizon, segment, feature importance
+    assert len(images) == 8  # 4 series, horizon, segment, realised accuracy, feature importance
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -254,6 +279,54 @@ def test_report_escapes_text(page: str) -> None:
     assert HOSTILE not in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;rollback&quot;" in page
+    assert MONITORING.HOSTILE_CATEGORY not in page  # a category name in quality, drift, realised
+    assert page.count(MONITORING.ESCAPED_CATEGORY) >= 4
+
+
+def _sections(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))
+
+
+def test_sections_and_navigation_follow_the_section_order(page: str) -> None:
+    assert list(_sections(page)) == list(report.SECTIONS)
+    nav = page[page.index("<nav>") : page.index("</nav>")]
+    assert re.findall(r'<a href="#([^"]+)">', nav) == list(report.SECTIONS)
+    assert set(MONITORING_SECTIONS) <= set(report.SECTIONS)
+
+
+def test_monitoring_sections_show_the_run_results(page: str) -> None:
+    sections = _sections(page)
+    assert 'Status <span class="badge warn">warn</span>' in sections["monitoring-quality"]
+    assert "<td>null_rate.revenue</td>" in sections["monitoring-quality"]
+    assert 'Level <span class="badge fail">alert</span>' in sections["drift"]
+    assert "<td>training profile of model v3</td>" in sections["drift"]
+    realised = sections["realised"]
+    assert '<span class="badge fail">degraded</span> Degraded: realised WAPE' in realised
+    assert "backtest WAPE 5.0%" in realised  # metrics.json's model WAPE, 0.0496
+    assert realised.count("<img ") == 1
+
+
+def test_report_without_monitoring_only_adds_the_not_yet_notes(
+    page: str, inputs: report.ReportInputs
+) -> None:
+    """No quality, drift or realised results: every other section is exactly as with them."""
+    bare = report.render_report(without_monitoring(inputs))
+    assert bare.count("<img ") == 7
+    full, parts = _sections(page), _sections(bare)
+    assert list(parts) == list(report.SECTIONS)
+    for key in report.SECTIONS:
+        if key not in MONITORING_SECTIONS:
+            assert parts[key] == full[key], key
+    notes = dict(zip(("monitoring-quality", "drift", "realised"), NOT_YET, strict=True))
+    for key, text in notes.items():
+        assert text in parts[key]
+        assert "<table" not in parts[key]
+        assert "<img" not in parts[key]
+
+    def outside(text: str) -> str:
+        return re.sub(r'<section id="(realised|monitoring-quality|drift)">.*?</section>', "", text)
+
+    assert outside(bare) == outside(page)
 
 
 def _without_stamp(text: str, when: dt.datetime) -> str:
@@ -342,9 +415,14 @@ def test_report_renders_with_sparse_inputs(inputs: report.ReportInputs) -> None:
         chosen_series=None,
         model_version=None,
         serving="challenger",
+        quality=None,
+        drift=None,
+        realised=None,
     )
     page = report.render_report(sparse)
     assert page.count("<img ") == 3
+    for text in NOT_YET:
+        assert text in page
     assert "No champion events yet" in page
     assert "No feature importance recorded." in page
     assert "Row counts not recorded." in page
@@ -358,7 +436,7 @@ def test_report_renders_with_sparse_inputs(inputs: report.ReportInputs) -> None:
 def test_report_draws_nulls_as_gaps(inputs: report.ReportInputs) -> None:
     """Null revenue (``missing_periods=null``) and missing baselines do not break the plots."""
     gaps = dataclasses.replace(
-        inputs,
+        without_monitoring(inputs),
         history=inputs.history.with_columns(
             pl.when(pl.col("date").dt.day() == 3).then(None).otherwise("revenue").alias("revenue")
         ),
@@ -390,6 +468,13 @@ def test_markdown_summary_has_the_headline_numbers(inputs: report.ReportInputs) 
     assert "duplicate 549" in text
     assert "missing\\_key 40" in text
     assert "missing\\_date" not in text  # zero counts are left out
+    check = inputs.realised["check"] if inputs.realised else {}
+    assert "\n- Data quality: **warn** · null\\_rate.revenue (warn), " in text
+    assert "\n- Drift: **alert** · max PSI " in text
+    assert (
+        f"\n- Realised WAPE {check['realised_wape']:.1%} vs backtest 5.0% (latest 7 runs, "
+        f"{check['pairs']} pairs): **degraded**\n"
+    ) in text
     assert "Report" not in text
     linked = report.markdown_summary(
         inputs, report_uri="file:///out/runs/2026-11-24/r_1/report.html"
@@ -451,13 +536,16 @@ def test_report_loads_in_chromium_without_errors_and_shows_its_images(
     assert time.monotonic() - started < 60
     assert loaded.errors == []
     assert loaded.requests == []
-    assert len(loaded.images) == 7
-    assert loaded.images_ok == 7, loaded.images
+    assert len(loaded.images) == 8
+    assert loaded.images_ok == 8, loaded.images
     assert all(i["naturalWidth"] > 300 and i["naturalHeight"] > 100 for i in loaded.images)
     assert loaded.sections == list(report.SECTIONS)
     assert loaded.title.startswith("Sales forecast report 2026-11-24")
     assert "Sales forecast report — 2026-11-24" in loaded.text
     assert HOSTILE in loaded.text  # shown as text, not run
+    assert MONITORING.HOSTILE_CATEGORY in loaded.text  # not an <img> either
+    assert "Degraded: realised WAPE" in loaded.text
+    assert "Level ALERT" in loaded.text  # drift (badges are upper-cased by CSS)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert loaded.height > 2000
 
@@ -474,6 +562,6 @@ def test_chromium_check_catches_broken_images_and_external_urls(
     path = tmp_path / "broken.html"
     path.write_text(broken, encoding="utf-8")
     loaded = browser.check_page(path)
-    assert loaded.images_ok == 7
-    assert len(loaded.images) == 9
+    assert loaded.images_ok == 8
+    assert len(loaded.images) == 10
     assert any("Content Security Policy" in e for e in loaded.errors), loaded.errors
