@@ -35,6 +35,7 @@ run: install ## run the flow on the default data; extra Hydra overrides via ARGS
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 format: install
 	$(BIN)/ruff format .
@@ -63,7 +64,7 @@ test: lint typecheck unit ## everything CI checks by default
 test-slow: install browser ## tests marked slow (real servers, larger data)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
 
-automations: install ## create/update the Prefect automations in automations.yaml (SALES_NOTIFY_BLOCK=slug/name)
+automations: install ## create/update the Prefect automations in deploy/automations.yaml (SALES_NOTIFY_BLOCK=slug/name)
 	$(BIN)/python -m flows.automations $(ARGS)
 
 lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
@@ -79,3 +80,30 @@ bench-install: $(UV) ## install the benchmark extras (pandas, mlforecast) from u
 
 bench: bench-install ## benchmarks: SIZES="1000000 10000000" (default), see benchmarks/README.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Deployment: see README.md, "Deploy". prefect.yaml reads SALES_LANDING_BUCKET,
+# SALES_LANDING_PREFIX, SALES_OUTPUT_PATH (and IMAGE_REPOSITORY to build) from the environment.
+POOL      ?= sales-forecast-k8s
+POOL_TYPE ?= kubernetes
+IMAGE     ?=
+WORKDIR   ?=
+.PHONY: pool deploy deploy-no-build bridge image test-e2e
+
+pool: install ## create/update the work pool (POOL, POOL_TYPE; kubernetes: deploy/base-job-template.json) and its queue (limit 1)
+	$(BIN)/python -m flows.deploy pool --pool $(POOL) --type $(POOL_TYPE)
+
+deploy: install ## build + push the image (Docker engine, IMAGE_REPOSITORY) and register both deployments
+	$(UV) sync --frozen --inexact --python $(PYTHON) --group deploy
+	$(BIN)/python -m flows.deploy deploy
+
+deploy-no-build: install ## register the deployments without building: IMAGE=repo:tag (pushed), or POOL=<process pool> WORKDIR=$$PWD
+	$(BIN)/python -m flows.deploy deploy --no-build --pool $(POOL) $(if $(IMAGE),--image $(IMAGE)) $(if $(WORKDIR),--workdir $(WORKDIR))
+
+bridge: install ## run the S3 -> Prefect event bridge here (SALES_BRIDGE_QUEUE_URL, SALES_LANDING_PREFIX, PREFECT_API_URL)
+	$(BIN)/python -m flows.bridge
+
+image: ## optional: build the image without a Docker engine (buildah; needs the base image's registry)
+	buildah bud --layers --build-arg GIT_COMMIT="$$(git rev-parse HEAD)" -t $(or $(IMAGE),sales-forecast:dev) .
+
+test-e2e: install ## the deployment end to end test: Prefect server, moto S3+SQS, process pool, worker, bridge
+	$(BIN)/pytest -m slow tests/e2e/test_deploy_e2e.py $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Create or update the Prefect automations defined in ``automations.yaml``.
+"""Create or update the Prefect automations defined in ``deploy/automations.yaml``.
 
 ``python -m flows.automations [--file PATH] [--notify-block SLUG/NAME] [--dry-run]``
 (``make automations``). Automations are matched by name: an existing one is updated in
@@ -20,7 +20,7 @@ import yaml
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.events.schemas.automations import AutomationCore
 
-AUTOMATIONS_FILE = Path(__file__).resolve().parent.parent / "automations.yaml"
+AUTOMATIONS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "automations.yaml"
 NOTIFY_ENV = "SALES_NOTIFY_BLOCK"
 NOTIFY_ACTIONS = ("send-notification",)
 logger = logging.getLogger("sales_forecast.automations")

@@ -76,10 +76,9 @@ class Steps:
             stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
         )
         state = configured(*args, return_state=True, **kwargs)
-        self.records[stage.name] = {
-            "state": state.name,
-            "seconds": round(time.perf_counter() - start, 3),
-        }
+        seconds = round(time.perf_counter() - start, 3)
+        self.records[stage.name] = {"state": state.name, "seconds": seconds}
+        get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
         return state.result()
 
 

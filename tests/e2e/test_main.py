@@ -23,6 +23,8 @@ RUN_FILES = {
     "quarantine.parquet",
     "backtest.parquet",
     "report.html",
+    "quality.json",
+    "profile.json",
 }
 
 
