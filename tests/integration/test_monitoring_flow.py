@@ -107,3 +107,35 @@ def test_a_hard_quality_breach_fails_before_training(shared_data_dir: Path, tmp_
     assert not (folder / "manifest.json").exists()  # an incomplete run, by contract
     assert not (out / "registry").exists()  # nothing trained, nothing registered
     assert json.loads(quality_files[0].read_text())["status"] == "breach"
+
+
+def test_the_run_emits_exactly_the_events_its_reports_call_for(runs: dict[str, Any]) -> None:
+    import time
+
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+    from tasks import alerts
+
+    folder = run_dir(runs["second"])
+    quality = json.loads((folder / "quality.json").read_text())
+    drift = json.loads((folder / "drift.json").read_text())
+    accuracy = json.loads((folder / "realised.json").read_text())["check"]
+    expected = sorted(
+        alerts.event_name(kind) for kind, _ in alerts.planned_alerts(quality, drift, accuracy)
+    )
+    run_id = runs["second"]["run_id"]
+    names = EventFilter(
+        event=EventNameFilter(prefix=["sales-forecast."]),
+        related=EventRelatedFilter(id=[f"sales-forecast.run.{run_id}"]),
+    )
+    found: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the server persists events in batches
+        with get_client(sync_client=True) as client:
+            page = client.read_events(names, limit=50)
+        found = sorted(e.event for e in page.events if e.payload.get("run_id") == run_id)
+        if len(found) >= len(expected):
+            break
+        time.sleep(1)
+    assert found == expected
