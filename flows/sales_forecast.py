@@ -384,10 +384,11 @@ def monitor(
     out, model_name, mon = cfg.data.output_path, cfg.model.model_name, cfg.monitoring
     store = storage.StorageSettings.from_config(cfg.storage)
     spec = conf.feature_spec(cfg)
+    window = drift.window_periods(cfg.data.frequency, mon.drift.window_periods)
     profile = steps.run(
         monitoring.profile_task,
         *(features, spec.normalize, conf.drift_columns(cfg), mon.drift.bins),
-        *(list(mon.drift.segment_by), run.run_id),
+        *(list(mon.drift.segment_by), run.run_id, window),
     )
     folder = registry.version_path(out, model_name, run.run_id)
     steps.run(monitoring.save_profile_task, profile, folder, store)
@@ -395,7 +396,6 @@ def monitor(
     reference = None
     if champ is not None and decision.champion_cfg is not None:
         reference = registry.version_path(out, model_name, champ.version)
-    window = drift.window_periods(cfg.data.frequency, mon.drift.window_periods)
     drift_report = steps.run(
         monitoring.drift_task,
         *(features, reference, window, conf.drift_params(cfg), target, store),

@@ -228,9 +228,15 @@ def profile_task(
     bins: int,
     segment_by: list[str],
     model_version: str,
+    window: int,
 ) -> dict[str, Any]:
-    """The training data's drift profile, kept with the model as the next runs' reference."""
-    rows = train.training_rows(features, normalize)
+    """The drift profile of the model's latest ``window`` periods of training data, kept with
+    the model as the next runs' reference.
+
+    The reference window has the length of the window later runs compare, so a yearly or
+    weekly season inside two years of history does not read as drift every day.
+    """
+    rows = drift.latest_periods(train.training_rows(features, normalize), window)
     profile = drift.build_profile(rows, columns, bins, segment_by=segment_by)
     get_run_logger().info(
         "profile: %d training rows, %d columns, %d segments",
