@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import polars as pl
-from prefect import Task, flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
+from flows.steps import Steps
 from flows.trigger import upload_overrides
 from tasks import drift, monitoring, publish, registry, release, report, storage
-from tasks.caching import result_storage
 from tasks.evaluate import BacktestResult
 from tasks.stages import (
-    IO_RETRY,
     aggregate_task,
     clean_task,
     evaluate_task,
@@ -34,52 +31,6 @@ from tasks.train import TrainedModel
 MAX_PROMOTION_ATTEMPTS = 3  # re-evaluate when another run moved the champion meanwhile
 evaluate_champion_task = evaluate_task.with_options(name="evaluate-champion")
 forecast_champion_task = forecast_task.with_options(name="forecast-champion")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-@task(name="publish", cache_policy=NO_CACHE, **IO_RETRY)
-def publish_task(
-    run: publish.RunInfo,
-    artifacts: publish.RunArtifacts,
-    storage_settings: storage.StorageSettings | None = None,
-    report_inputs: report.ReportInputs | None = None,
-) -> dict[str, Any]:
-    """Write the run directory (the manifest last), then the Prefect UI artifacts."""
-    manifest = publish.write_run(run, artifacts, storage_settings)
-    get_run_logger().info(
-        "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
-    )
-    if report_inputs is not None:
-        report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
-        release.publish_ui_artifacts(report_inputs, report_uri)
-    return manifest
-
-
-class Steps:
-    """Runs tasks in order and records each one's final state and wall time."""
-
-    def __init__(
-        self, storage_path: str, refresh: bool, settings: storage.StorageSettings | None = None
-    ) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self._options: dict[str, Any] = {
-            "result_storage": result_storage(storage_path, settings),
-            "refresh_cache": refresh,
-        }
-
-    def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``stage`` and return its result, raising if it failed."""
-        start = time.perf_counter()
-        configured = (
-            stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
-        )
-        state = configured(*args, return_state=True, **kwargs)
-        seconds = round(time.perf_counter() - start, 3)
-        self.records[stage.name] = {"state": state.name, "seconds": seconds}
-        get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
-        return state.result()
 
 
 @flow(name="sales-forecast", log_prints=False)
@@ -225,7 +176,7 @@ def sales_forecast(
             "serving": serving_pointer,
         },
     )
-    manifest = steps.run(publish_task, run, artifacts, store, report_inputs)
+    manifest = steps.run(release.publish_task, run, artifacts, store, report_inputs)
     logger.info(
         "run %s done: %s; gate %s; champion %s; serving %s; steps %s",
         run.run_id,

@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import evaluate, registry, report, serving, storage, train
+from tasks import evaluate, publish, registry, report, serving, storage, train
 from tasks.stages import IO_RETRY
 
 SUMMARY_KEY = "sales-forecast-summary"
@@ -253,3 +253,21 @@ def publish_ui_artifacts(inputs: report.ReportInputs, report_uri: str) -> None:
         table=report.segment_table(inputs),
         description=f"Backtest metrics per segment, run {inputs.run_id}",
     )
+
+
+@task(name="publish", cache_policy=NO_CACHE, **IO_RETRY)
+def publish_task(
+    run: publish.RunInfo,
+    artifacts: publish.RunArtifacts,
+    storage_settings: storage.StorageSettings | None = None,
+    report_inputs: report.ReportInputs | None = None,
+) -> dict[str, Any]:
+    """Write the run directory (the manifest last), then the Prefect UI artifacts."""
+    manifest = publish.write_run(run, artifacts, storage_settings)
+    get_run_logger().info(
+        "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
+    )
+    if report_inputs is not None:
+        report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
+        publish_ui_artifacts(report_inputs, report_uri)
+    return manifest

@@ -1,0 +1,40 @@
+"""Runs a flow's tasks one after another and records what each did (state, seconds)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import Task, get_run_logger
+from prefect.cache_policies import NO_CACHE
+
+from tasks import storage
+from tasks.caching import result_storage
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Steps:
+    """Runs tasks in order and records each one's final state and wall time."""
+
+    def __init__(
+        self, storage_path: str, refresh: bool, settings: storage.StorageSettings | None = None
+    ) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self._options: dict[str, Any] = {
+            "result_storage": result_storage(storage_path, settings),
+            "refresh_cache": refresh,
+        }
+
+    def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call ``stage`` and return its result, raising if it failed."""
+        start = time.perf_counter()
+        configured = (
+            stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
+        )
+        state = configured(*args, return_state=True, **kwargs)
+        seconds = round(time.perf_counter() - start, 3)
+        self.records[stage.name] = {"state": state.name, "seconds": seconds}
+        get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
+        return state.result()
