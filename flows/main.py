@@ -8,6 +8,7 @@ deployment run of the same overrides are the same run.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -34,5 +35,7 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if os.environ.get("PREFECT_HOME"):  # the ephemeral server's database cannot create it
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     register_configs()
     main()
