@@ -16,6 +16,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+# LightGBM's OpenMP threads sleep instead of spinning while they wait: on a shared or
+# busy machine spinning threads slow training down by an order of magnitude.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install run test lint format typecheck unit test-slow clean lock automations browser
 
