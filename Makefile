@@ -81,7 +81,7 @@ bench-install: $(UV) ## install the benchmark extras (pandas, mlforecast) from u
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 
-bench: bench-install ## benchmarks: SIZES="1000000 10000000" (default), see benchmarks/README.md
+bench: bench-install ## benchmarks (1M and 10M rows by default): BENCH_ARGS="--sizes 1e6 1e7 --include-100m", see benchmarks/README.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Deployment: see README.md, "Deploy". prefect.yaml reads SALES_LANDING_BUCKET,

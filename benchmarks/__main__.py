@@ -8,135 +8,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from benchmarks import REPO, RESULTS_DIR, mlf, report, table
+from benchmarks import RESULTS_DIR, mlf, report, table
+from benchmarks.cli import BIG, BIG_CASES, QUICK_DAYS, QUICK_ROUNDS, parse_args
+from benchmarks.environment import git_state, machine, raw_in_memory_mib, versions
 from benchmarks.measure import write_json
 from benchmarks.params import compose
 from benchmarks.runner import CaseRun, CaseSpec, run_case, snapshot_code
-
-DEFAULT_SIZES = (1_000_000, 10_000_000)
-BIG = 100_000_000
-CASE_NAMES = ("ours", "pandas", "floor", "mlforecast", "flow")
-BIG_CASES = ("ours", "floor")
-PACKAGES = (
-    "polars", "pandas", "pyarrow", "numpy", "lightgbm", "mlforecast", "prefect", "pandera",
-    "hydra-core", "holidays", "psutil",
-)  # fmt: skip
-QUICK_DAYS = 120
-QUICK_SKIPS = ("mlforecast", "flow")
-QUICK_ROUNDS = 20
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument(
-        "--sizes",
-        type=lambda s: int(float(s)),
-        nargs="+",
-        default=list(DEFAULT_SIZES),
-        help="raw row counts to generate and run (default: 1e6 1e7)",
-    )
-    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds per size")
-    p.add_argument(
-        "--include-100m",
-        action="store_true",
-        help=f"also run {BIG:,} rows ({', '.join(BIG_CASES)} only, one round)",
-    )
-    p.add_argument("--cases", nargs="+", choices=CASE_NAMES, default=list(CASE_NAMES))
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"{QUICK_DAYS} days of data, {QUICK_ROUNDS} boosting rounds, no mlforecast "
-        "or flow unless --cases names them (what the test suite runs)",
-    )
-    p.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
-    p.add_argument(
-        "--backtest-windows",
-        type=int,
-        default=None,
-        help="evaluation.backtest_windows for the flow and the direct backtest",
-    )
-    p.add_argument(
-        "--pandas-max-rows",
-        type=int,
-        default=10_000_000,
-        help="skip the pandas reference above this size (it loads everything)",
-    )
-    p.add_argument(
-        "--flow-max-rows",
-        type=int,
-        default=10_000_000,
-        help="run the Prefect flow cases only up to this size",
-    )
-    p.add_argument(
-        "--mem-limit-gib",
-        type=float,
-        default=min(23.0, psutil.virtual_memory().total / 2**30 * 0.95),
-        help="kill a case whose process tree RSS passes this",
-    )
-    p.add_argument(
-        "--no-save-dated", action="store_true", help="do not also write results/<date>-<sizes>.json"
-    )
-    args = p.parse_args(argv)
-    if args.quick and "--cases" not in (argv if argv is not None else sys.argv):
-        args.cases = [c for c in args.cases if c not in QUICK_SKIPS]
-    if args.include_100m and BIG not in args.sizes:
-        args.sizes.append(BIG)
-    args.sizes = sorted(set(args.sizes))
-    return args
-
-
-def machine() -> dict[str, Any]:
-    """Cores, memory, CPU model, OS and Python."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gib": psutil.virtual_memory().total / 2**30,
-        "cpu": model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def versions() -> dict[str, str | None]:
-    """Installed versions of the packages that matter here."""
-    out: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_state() -> dict[str, Any]:
-    """Commit and whether the work tree differs from it."""
-
-    def git(*a: str) -> str:
-        return subprocess.run(
-            ["git", *a], cwd=REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+from benchmarks.targets import evaluate_targets
 
 
 def ensure_data(size: int, args: argparse.Namespace) -> tuple[Path, int]:
@@ -166,9 +49,7 @@ def case_specs(cases: list[str], work: Path, size: int, round_no: int) -> list[C
     common = ["--work-dir", str(work)]
     if "ours" in cases:
         args = [*common, *(["--save-dir", str(work)] if round_no == 1 else [])]
-        specs.append(
-            CaseSpec("ours", "ours", [*args, *(["--with-evaluate"] if "flow" in cases else [])])
-        )
+        specs.append(CaseSpec("ours", "ours", args))
     if "pandas" in cases:
         specs.append(CaseSpec("pandas", "pandas", common))
     if "floor" in cases:
@@ -184,7 +65,15 @@ def case_specs(cases: list[str], work: Path, size: int, round_no: int) -> list[C
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
         flow_args = ["--output-path", str(flow_dir / "outputs")]
-        specs.append(CaseSpec("flow-cold", "flow", flow_args, env, fresh_dirs=[flow_dir]))
+        specs.append(
+            CaseSpec(
+                "flow-cold",
+                "flow",
+                [*flow_args, "--replay", "after" if round_no % 2 else "before"],
+                env,
+                fresh_dirs=[flow_dir],
+            )
+        )
         specs.append(CaseSpec("flow-cached", "flow", flow_args, env))
     return specs
 
@@ -194,9 +83,8 @@ def cases_for(size: int, args: argparse.Namespace) -> tuple[list[str], dict[str,
     skipped: dict[str, str] = {}
     cases = list(args.cases)
     if size >= BIG:
-        skipped.update(
-            {c: "not run at 100M (only ours and floor)" for c in cases if c not in BIG_CASES}
-        )
+        why = f"not run at {BIG:,} rows (only {', '.join(BIG_CASES)})"
+        skipped.update({c: why for c in cases if c not in BIG_CASES})
         cases = [c for c in cases if c in BIG_CASES]
     if "pandas" in cases and size > args.pandas_max_rows:
         cases.remove("pandas")
@@ -248,8 +136,11 @@ def run_size(
     return runs, skipped
 
 
-def prepare_params(size: int, args: argparse.Namespace) -> tuple[Path, Path, int]:
-    """Data and the composed config for one size; returns (work dir, params file, rows)."""
+def prepare_params(size: int, args: argparse.Namespace) -> tuple[Path, Path, int, float]:
+    """Data and the composed config for one size.
+
+    Returns (work dir, params file, raw rows, the raw rows' in-memory size in MiB).
+    """
     root, rows = ensure_data(size, args)
     work = args.data_dir / "_work" / (f"quick-{size}" if args.quick else str(size))
     work.mkdir(parents=True, exist_ok=True)
@@ -258,7 +149,7 @@ def prepare_params(size: int, args: argparse.Namespace) -> tuple[Path, Path, int
         args.backtest_windows if args.backtest_windows is not None else (1 if args.quick else None)
     )
     compose(str(root), extra, windows).save(work / "params.json")
-    return work, work / "params.json", rows
+    return work, work / "params.json", rows, raw_in_memory_mib(root, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -268,9 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = snapshot_code(args.data_dir / "_work" / "code")
     log(f"code under test copied to {code}")
     prepared = {size: prepare_params(size, args) for size in args.sizes}
+    if args.generate_only:
+        return 0
     eq: dict[str, Any] = {"passed": None}
     if "pandas" in args.cases or "floor" in args.cases:
-        work, params, _ = prepared[args.sizes[0]]
+        work, params, _, _ = prepared[args.sizes[0]]
         eq = check(params, work, args, args.sizes[0])
     result: dict[str, Any] = {
         "created": started.isoformat(timespec="seconds"),
@@ -288,12 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs, skipped = run_size(size, args, bool(eq.get("passed")))
         result["sizes"][str(size)] = {
             "rows": prepared[size][2],
+            "raw_in_memory_mib": prepared[size][3],
             "summary": report.summarize(runs),
             "ratios": report.ratios(runs),
             "skipped": skipped,
             "runs": [r.to_dict() for r in runs],
         }
-    result["targets"] = report.evaluate_targets(result)
+    result["targets"] = evaluate_targets(result)
     result["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     print(table.render(result))
     write(result, args)

@@ -1,8 +1,9 @@
 """Equivalence: the pandas reference and the floor must compute what the pipeline computes.
 
 Run before anything is timed: the pandas panel and features must equal ours (same rows
-sorted by series and date, same columns, floats within 1e-9 relative), and the floor's
-daily roll-up must equal our clean daily roll-up. Forecasts are compared and reported.
+sorted by series and date, same columns, floats within 1e-9 relative), the floor's daily
+roll-up must equal our clean daily roll-up, and the pandas reference's recursive forecasts
+(its own LightGBM fit) must equal ours within 1e-6 relative.
 """
 
 # ruff: noqa: PLC0415  (imports inside functions: a case process loads only what it measures)
@@ -21,6 +22,7 @@ from benchmarks.params import BenchParams
 
 RTOL = 1e-9
 ATOL = 1e-9
+FORECAST_RTOL = 1e-6  # recursive forecasts of two LightGBM fits on equal matrices
 
 
 def _to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
@@ -79,21 +81,22 @@ def run(p: BenchParams, rec: Recorder) -> None:
         keys,
         "floor_daily",
     )
+    fc = compare_forecasts(p, mine, ref_panel, ref_features)
     rec.info["equivalence"] = {
-        "passed": panel["passed"] and feats["passed"] and flo["passed"],
+        "passed": panel["passed"] and feats["passed"] and flo["passed"] and fc["passed"],
         "panel": panel,
         "features": feats,
         "floor_daily": flo,
         "rtol": RTOL,
         "atol": ATOL,
-        "forecast": compare_forecasts(p, mine, ref_panel, ref_features),
+        "forecast": fc,
     }
 
 
 def compare_forecasts(
     p: BenchParams, mine: ours.Prepared, ref_panel: pd.DataFrame, ref_features: pd.DataFrame
 ) -> dict[str, Any]:
-    """Train and forecast on both sides; report the largest relative difference."""
+    """Train and forecast on both sides: same rows, forecasts within ``FORECAST_RTOL``."""
     from flows import config as conf
     from tasks import forecast, train
 
@@ -105,7 +108,13 @@ def compare_forecasts(
     b = pandas_ref.forecast(booster, levels, ref_panel, p)
     keys = [*p.series_keys, "date"]
     a, b = a.sort_values(keys).reset_index(drop=True), b.sort_values(keys).reset_index(drop=True)
-    if len(a) != len(b):
-        return {"rows": len(a), "reference_rows": len(b), "max_rel_diff": None}
-    rel = np.abs(a["forecast"] - b["forecast"]) / np.maximum(np.abs(a["forecast"]), 1e-9)
-    return {"rows": len(a), "reference_rows": len(b), "max_rel_diff": float(rel.max())}
+    out: dict[str, Any] = {"rows": len(a), "reference_rows": len(b), "max_rel_diff": None}
+    same_rows = len(a) == len(b) and all(
+        (a[k].astype(str).to_numpy() == b[k].astype(str).to_numpy()).all() for k in keys
+    )
+    if not same_rows:
+        return {**out, "passed": False}
+    x, y = a["forecast"].to_numpy(), b["forecast"].to_numpy()
+    rel = np.abs(x - y) / np.maximum(np.abs(x), 1e-9)
+    ok = bool(np.allclose(x, y, rtol=FORECAST_RTOL, atol=ATOL))
+    return {**out, "max_rel_diff": float(rel.max(initial=0.0)), "passed": ok}

@@ -1,4 +1,4 @@
-"""Markdown tables of a result JSON, for the README: ``python -m benchmarks.markdown PATH``."""
+"""Markdown tables of a result JSON: ``python -m benchmarks.markdown PATH [--readme]``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.table import FLOW_COLS, PIPELINE_COLS
+from benchmarks.table import FLOW_COLS, PIPELINE_COLS, overhead_line
 
 
 def _cell(value: Any) -> str:
@@ -49,6 +49,7 @@ def render(result: dict[str, Any]) -> str:
         flow = _cases(block["summary"], ("flow-cold", "flow-cached"), FLOW_COLS)
         if flow:
             parts.append(md_table(["flow", *[h for h, _ in FLOW_COLS]], flow))
+            parts.append(overhead_line(block["summary"]))
         ratios = [[k, v] for k, v in block["ratios"].items() if not math.isnan(v)]
         if ratios:
             parts.append(md_table(["ratio (median of interleaved rounds)", "value"], ratios))
@@ -68,10 +69,31 @@ def render(result: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def fill_readme(readme: Path, result: dict[str, Any]) -> None:
+    """Put the tables of ``result`` between the README's result markers."""
+    text = readme.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    m = result["machine"]
+    stamp = (
+        f"Measured {result['created']} with `{result['command']}` on {m['nproc']} cores, "
+        f"{m['memory_gib']:.0f} GiB (commit {str(result['git']['commit'])[:10]}"
+        f"{', dirty tree' if result['git']['dirty'] else ''})."
+    )
+    readme.write_text(f"{head}{START}\n{stamp}\n\n{render(result)}\n{END}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the markdown of the result file given as the only argument."""
+    """Print the markdown of a result file; with ``--readme`` write it into the README."""
     args = list(sys.argv[1:] if argv is None else argv)
-    print(render(json.loads(Path(args[0]).read_text())))
+    result = json.loads(Path(args[0]).read_text())
+    if "--readme" in args:
+        fill_readme(Path(__file__).with_name("README.md"), result)
+    else:
+        print(render(result))
     return 0
 
 

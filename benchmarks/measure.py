@@ -38,6 +38,7 @@ class Sampler:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.window_peak = 0.0
+        self.window_tree_peak = 0.0
         self.tree_peak = 0.0
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -56,14 +57,16 @@ class Sampler:
         own, tree = self._tree_rss()
         with self._lock:
             self.window_peak = max(self.window_peak, own)
+            self.window_tree_peak = max(self.window_tree_peak, tree)
             self.tree_peak = max(self.tree_peak, tree)
 
-    def reset_window(self) -> float:
-        """Return the peak since the last reset, and start a new window."""
+    def reset_window(self) -> tuple[float, float]:
+        """Return the peaks (own, process tree) since the last reset; start a new window."""
         self.sample()
         with self._lock:
-            peak, self.window_peak = self.window_peak, 0.0
-        return peak
+            peaks = (self.window_peak, self.window_tree_peak)
+            self.window_peak = self.window_tree_peak = 0.0
+        return peaks
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -99,9 +102,11 @@ class Recorder:
         start = time.perf_counter()
         yield
         seconds = time.perf_counter() - start
+        own, tree = self.sampler.reset_window()
         self.stages[name] = {
             "seconds": seconds,
-            "stage_peak_rss_mib": self.sampler.reset_window(),
+            "stage_peak_rss_mib": own,
+            "stage_tree_peak_rss_mib": tree,
             "maxrss_after_mib": maxrss_mib(),
         }
 

@@ -10,7 +10,7 @@ import polars as pl
 
 from benchmarks.measure import Recorder
 from flows import config as conf
-from tasks import aggregate, clean, evaluate, features, forecast, ingest, train
+from tasks import aggregate, clean, evaluate, features, forecast, ingest, quality, train
 
 PREP_STAGES = ("ingest", "clean", "panel", "features")
 E2E_STAGES = (*PREP_STAGES, "train", "forecast")
@@ -34,18 +34,12 @@ def config(overrides: list[str]) -> conf.AppConfig:
 def clean_daily(
     source: ingest.RawSource, params: clean.CleanParams
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """One streaming pass, exactly as ``tasks.stages.clean_task`` collects it."""
+    """Exactly as ``tasks.stages.clean_task`` collects it (less validation and logging)."""
     flagged = clean.flag_rows(ingest.scan(source), params)
-    daily, quarantine, counts_frame = pl.collect_all(
-        [
-            clean.rollup_daily(flagged, params.series_keys),
-            clean.quarantine_rows(flagged, source.extra_columns),
-            clean.row_counts(flagged),
-        ]
+    result, _ = clean.collect(
+        flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
     )
-    counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
-    clean.reconcile(counts, quarantine, daily)
-    return daily, {**counts, **clean.reason_counts(quarantine)}
+    return result.daily, result.counts
 
 
 def prepare(cfg: conf.AppConfig, rec: Recorder) -> Prepared:

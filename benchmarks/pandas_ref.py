@@ -52,7 +52,8 @@ def clean(df: pd.DataFrame, p: BenchParams) -> pd.DataFrame:
     for col, allowed in p.allowed_categories.items():
         if allowed:
             df = df[df[col].isin(allowed)]
-    df = df[(df["revenue_clean"] >= 0) & (df["revenue_clean"] >= p.min_revenue)]
+    revenue = df["revenue_clean"]
+    df = df[np.isfinite(revenue) & (revenue >= 0) & (revenue >= p.min_revenue)]
     return df.drop_duplicates(subset=[c for c in RAW if c in df.columns], keep="first")
 
 
@@ -124,7 +125,8 @@ def matrix(df: pd.DataFrame, p: BenchParams, levels: dict[str, list[str]]) -> np
             x[name] = df[name] / df["scale"]
         else:
             x[name] = df[name]
-    return x.to_numpy(dtype=np.float64)
+    out: np.ndarray = x.to_numpy(dtype=np.float64)
+    return out
 
 
 def lgb_params(p: BenchParams) -> dict[str, Any]:

@@ -19,12 +19,17 @@ FLOW_COLS = (
     ("import s", "import"),
     ("server start s", "server_startup"),
     ("flow s", "flow"),
-    ("ingest..forecast steps s", "steps_e2e"),
-    ("evaluate step s", "step_evaluate"),
-    ("wall s", "wall"),
+    ("pipeline steps s", "pipeline_steps"),
+    ("same, direct s", "direct"),
+    ("overhead s", "overhead"),
+    ("other steps s", "other_steps"),
+    ("outside steps s", "outside_steps"),
+    ("steps", "steps"),
+    ("cached", "cached_steps"),
     ("peak MiB", "peak_mib"),
     ("tree peak MiB", "tree_peak_mib"),
 )
+OVERHEAD_STEPS = ("ingest", "clean", "aggregate", "features", "train", "evaluate", "forecast")
 
 
 def _fmt(value: Any) -> str:
@@ -70,6 +75,26 @@ def _case_rows(
     return rows
 
 
+def overhead_line(summary: dict[str, Any]) -> str:
+    """Flow step minus direct stage, per pipeline step (cold run medians)."""
+    med = summary.get("flow-cold", {}).get("median", {})
+    parts = [f"{k} {_fmt(med.get(f'overhead_{k}'))}" for k in OVERHEAD_STEPS]
+    return "cold run, flow step - direct stage, s: " + ", ".join(parts)
+
+
+def memory_line(block: dict[str, Any]) -> str:
+    """Peak RSS growth over the import baseline per raw row, next to the raw rows' size."""
+    rows = max(int(block["rows"]), 1)
+    growth = {
+        label: (med["peak_mib"] - med["baseline_mib"]) * 2**20 / rows
+        for label in ("ours", "pandas")
+        if (med := block["summary"].get(label, {}).get("median"))
+    }
+    raw = float(block.get("raw_in_memory_mib", math.nan)) * 2**20 / rows
+    shown = ", ".join(f"{k} {_fmt(v)}" for k, v in growth.items())
+    return f"peak RSS growth, bytes per raw row: {shown or '-'}; the raw rows as Arrow: {_fmt(raw)}"
+
+
 def size_tables(size: str, block: dict[str, Any]) -> str:
     """Cases, flow runs and ratios of one size."""
     summary = block["summary"]
@@ -80,9 +105,11 @@ def size_tables(size: str, block: dict[str, Any]) -> str:
     flow = _case_rows(summary, ("flow-cold", "flow-cached"), FLOW_COLS)
     if flow:
         parts.append(grid(["flow", *[h for h, _ in FLOW_COLS]], flow))
+        parts.append(overhead_line(summary))
     ratio_rows = [[k, v] for k, v in block["ratios"].items() if not math.isnan(v)]
     if ratio_rows:
         parts.append(grid(["ratio (median of interleaved rounds)", "value"], ratio_rows))
+    parts.append(memory_line(block))
     skipped = block.get("skipped", {})
     if skipped:
         parts.append("skipped: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))

@@ -80,6 +80,18 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def task_identity(task: Any) -> str:
+    """What a task computes: its function, else its name.
+
+    A renamed copy (``task.with_options(name="evaluate-champion")``) runs the same function,
+    so on the same inputs it shares the original's cached result instead of recomputing it.
+    """
+    fn = getattr(task, "fn", None)
+    if fn is None:
+        return str(task.name)
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 @dataclasses.dataclass
 class ContentInputs(CachePolicy):
     """Cache key from the content of the task's inputs (frames hashed by value)."""
@@ -93,9 +105,9 @@ class ContentInputs(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        """Hash the stable form of every input not excluded."""
+        """Hash what the task computes and the stable form of every input not excluded."""
         kept = {k: stable_form(v) for k, v in (inputs or {}).items() if k not in self.exclude}
-        return hash_objects(task_ctx.task.name, kept, raise_on_failure=True)
+        return hash_objects(task_identity(task_ctx.task), kept, raise_on_failure=True)
 
 
 @dataclasses.dataclass

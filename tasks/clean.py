@@ -1,19 +1,26 @@
 """Clean: flag every bad raw row with a reason, repair what can be repaired, roll up the rest.
 
-All functions are pure and lazy: they take and return ``LazyFrame`` plans, so the task
-that runs them collects the quarantine, the daily roll-up and the counts in one pass.
-Rows in = rows kept + rows quarantined, always.
+The functions take and return ``LazyFrame`` plans, so the task that runs them collects
+the quarantine, the daily roll-up and the counts in one streaming pass; only finding the
+duplicates (:func:`duplicate_positions`) reads the raw rows once more, narrowly. Raw rows
+are never all held in memory. Rows in = rows kept + rows quarantined, always.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 from tasks.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
 
 REASON = "reason"
+ROW_INDEX = "__row_index"  # scan position, while flagging only
+_FIXED_SCALE = 2.0**60
+_FIXED_LIMIT = 2.0**66
 
 
 class ReconciliationError(RuntimeError):
@@ -62,15 +69,11 @@ def repaired_revenue(repair: bool) -> pl.Expr:
     return pl.coalesce(pl.col("revenue"), computed)
 
 
-def reason_expr(params: CleanParams, identity_columns: list[str]) -> pl.Expr:
-    """The first rule a row breaks, or null for a good row (rules in order of precedence).
-
-    A duplicate is a later exact copy of a row that breaks no other rule, so one copy is
-    always kept, even when an earlier copy was quarantined for its arrival folder.
-    """
+def other_reason(params: CleanParams) -> pl.Expr:
+    """The first rule other than "duplicate" that a row breaks, or null (in precedence order)."""
     revenue = pl.col("revenue_clean")
     keys = params.series_keys
-    other = (
+    return (
         pl.when(_blank(RAW_DATE_COLUMN))
         .then(pl.lit("missing_date"))
         .when(pl.col("date").is_null())
@@ -89,22 +92,62 @@ def reason_expr(params: CleanParams, identity_columns: list[str]) -> pl.Expr:
         .then(pl.lit("below_min_revenue"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    duplicate = pl.struct(identity_columns).is_first_distinct().over(other.is_null()).not_()
-    return pl.coalesce(other, pl.when(duplicate).then(pl.lit("duplicate"))).alias(REASON)
+
+
+def identity_columns(raw: pl.LazyFrame) -> list[str]:
+    """The columns two rows must agree on to be copies: all but file, arrival and parsed date."""
+    skip = (SOURCE_COLUMN, ARRIVAL_COLUMN, "date")
+    return [c for c in raw.collect_schema().names() if c not in skip]
+
+
+def duplicate_positions(raw: pl.LazyFrame, params: CleanParams) -> pl.Series:
+    """Positions (in scan order) of the rows that are later exact copies of a good row.
+
+    A duplicate is a later exact copy of a row that breaks no other rule, so one copy is
+    always kept, even when an earlier copy was quarantined for its arrival folder.
+
+    This collects one narrow pass over ``raw``: each good row's position and two
+    independent 64-bit hashes of its identity columns (20 bytes a row, never the rows
+    themselves). Rows whose first hash occurs more than once are the candidates (found by
+    sorting that one column); among them, in scan order, a row whose two hashes were seen
+    before is a copy. Two rows that differ share both hashes with a probability of about
+    n² / 2^129 (1e-23 for 100M rows).
+    """
+    row = pl.struct(identity_columns(raw))
+    good = (
+        raw.with_row_index(ROW_INDEX)
+        .with_columns(repaired_revenue(params.repair_revenue).alias("revenue_clean"))
+        .filter(other_reason(params).is_null())
+        .select(ROW_INDEX, row.hash(1).alias("_h1"), row.hash(2).alias("_h2"))
+        .collect()
+    )
+    first = good["_h1"].sort()
+    repeated = first.filter(first == first.shift(1)).unique()
+    candidates = good.filter(pl.col("_h1").is_in(repeated.implode())).sort(ROW_INDEX)
+    copy = pl.struct("_h1", "_h2").is_first_distinct().not_()
+    return candidates.filter(copy)[ROW_INDEX]
 
 
 def flag_rows(raw: pl.LazyFrame, params: CleanParams) -> pl.LazyFrame:
-    """Add ``revenue_clean``, ``repaired``, ``is_late`` and ``reason`` to every raw row."""
-    identity = [
-        c for c in raw.collect_schema().names() if c not in (SOURCE_COLUMN, ARRIVAL_COLUMN, "date")
-    ]
+    """Add ``revenue_clean``, ``repaired``, ``is_late`` and ``reason`` to every raw row.
+
+    Reads ``raw`` once now, narrowly, to find the duplicates (:func:`duplicate_positions`;
+    call it where storage errors are handled); the returned plan streams the rest.
+    """
+    duplicate = pl.col(ROW_INDEX).is_in(duplicate_positions(raw, params).implode())
     late_days = (pl.col(ARRIVAL_COLUMN) - pl.col("date")).dt.total_days()
-    return raw.with_columns(
-        repaired_revenue(params.repair_revenue).alias("revenue_clean"),
-        (late_days > params.late_tolerance_days).fill_null(False).alias("is_late"),
-    ).with_columns(
-        (pl.col("revenue").is_null() & pl.col("revenue_clean").is_not_null()).alias("repaired"),
-        reason_expr(params, identity),
+    reason = pl.coalesce(other_reason(params), pl.when(duplicate).then(pl.lit("duplicate")))
+    return (
+        raw.with_row_index(ROW_INDEX)
+        .with_columns(
+            repaired_revenue(params.repair_revenue).alias("revenue_clean"),
+            (late_days > params.late_tolerance_days).fill_null(False).alias("is_late"),
+        )
+        .with_columns(
+            (pl.col("revenue").is_null() & pl.col("revenue_clean").is_not_null()).alias("repaired"),
+            reason.alias(REASON),
+        )
+        .drop(ROW_INDEX)
     )
 
 
@@ -127,20 +170,33 @@ def quarantine_rows(flagged: pl.LazyFrame, extra_columns: list[str]) -> pl.LazyF
     )
 
 
+def exact_sum(column: str) -> pl.Expr:
+    """Sum of a float column that does not depend on the order of its terms.
+
+    A parallel scan delivers rows in any order and a float sum depends on the order of its
+    terms; same input must give the same bits. Each value is taken as an integer number of
+    2^-60 (exact for every value from 2^-8 up; finer bits are truncated), summed exactly in
+    Int128 and rounded once. Values of 2^66 (7e19) and more, which would not fit, are
+    summed as floats on top.
+    """
+    value = pl.col(column)
+    huge = value.abs() >= _FIXED_LIMIT
+    fixed = (pl.when(huge).then(0.0).otherwise(value) * _FIXED_SCALE).cast(pl.Int128).sum()
+    rest = pl.when(huge).then(value).otherwise(0.0).sum()
+    return (fixed.cast(pl.Float64) / _FIXED_SCALE + rest).alias(column)
+
+
 def rollup_daily(flagged: pl.LazyFrame, series_keys: list[str]) -> pl.LazyFrame:
     """Kept rows summed per (series, date): revenue, units, promo share, row count."""
     return (
         flagged.filter(pl.col(REASON).is_null())
         .group_by([*series_keys, "date"])
         .agg(
-            # summed below in sorted order: a parallel scan delivers rows in any order, a
-            # float sum depends on the order of its terms, and same input = same bits
-            pl.col("revenue_clean").sort().alias("revenue"),
+            exact_sum("revenue_clean").alias("revenue"),
             pl.when(pl.col("units").count() > 0).then(pl.col("units").sum()).alias("units"),
             pl.col("promo").fill_null(False).cast(pl.Float64).mean().alias("promo"),
             pl.len().cast(pl.Int64).alias("n_rows"),
         )
-        .with_columns(pl.col("revenue").list.sum())
         .sort([*series_keys, "date"])
     )
 
@@ -155,6 +211,37 @@ def row_counts(flagged: pl.LazyFrame) -> pl.LazyFrame:
         (kept & pl.col("repaired")).sum().cast(pl.Int64).alias("rows_repaired"),
         (kept & pl.col("is_late")).sum().cast(pl.Int64).alias("rows_late"),
     )
+
+
+def collect(
+    flagged: pl.LazyFrame,
+    params: CleanParams,
+    extra_columns: list[str],
+    also: Sequence[pl.LazyFrame] = (),
+) -> tuple[CleanResult, list[pl.DataFrame]]:
+    """Roll-up, quarantine and reconciled counts (and the ``also`` plans) in one streaming pass.
+
+    The quarantine streams to a temporary Arrow file and is read back: next to the
+    roll-up's group-by, Polars' streaming engine buffers every row an in-memory row sink
+    is to get until the group-by is done (all raw rows); a file sink streams. Quarantined
+    rows are few, the file small.
+
+    Raises
+    ------
+    ReconciliationError
+        When rows in != rows kept + rows quarantined, or the frames disagree with the counts.
+    """
+    with tempfile.TemporaryDirectory(prefix="sales-clean-") as folder:
+        spill = Path(folder) / "quarantine.arrow"
+        sink = quarantine_rows(flagged, extra_columns).sink_ipc(spill, lazy=True)
+        daily, _, counts_frame, *rest = pl.collect_all(
+            [rollup_daily(flagged, params.series_keys), sink, row_counts(flagged), *also]
+        )
+        quarantine = pl.read_ipc(spill.read_bytes())  # in memory before the folder goes
+    counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
+    reconcile(counts, quarantine, daily)
+    result = CleanResult(daily, quarantine, {**counts, **reason_counts(quarantine)})
+    return result, rest
 
 
 def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:

@@ -7,6 +7,8 @@ are read as the *arrival* date of the rows in them; a row's own ``date`` column 
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -171,35 +173,70 @@ def parse_date(text: pl.Expr) -> pl.Expr:
     )
 
 
-def normalize(lf: pl.LazyFrame, columns: list[str], extra: list[str]) -> pl.LazyFrame:
+def _typed(name: str, schema: pl.Schema, dtype: pl.DataType) -> pl.Expr:
+    """``name`` as ``dtype``: as it is when the file already has that type, else via its text
+    (unparsable values become null)."""
+    if schema[name] == dtype:
+        return pl.col(name)
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    if dtype == pl.Float64():
+        return text.cast(pl.Float64, strict=False)
+    return text.cast(pl.Float64, strict=False).cast(dtype, strict=False)
+
+
+def _date(schema: pl.Schema) -> pl.Expr:
+    """The typed date: a ``Date`` column as it is, a naive datetime's day, else parsed text."""
+    dtype = schema["date"]
+    if dtype == pl.Date():
+        return pl.col("date")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        return pl.col("date").dt.date()
+    return parse_date(pl.col("date").cast(pl.String))
+
+
+def arrival_dates(files: list[str]) -> pl.Expr:
+    """Each row's arrival date (its ``date=YYYY-MM-DD`` folder), looked up per file.
+
+    The folder is parsed once per file, not once per row: the row's source path is mapped
+    to its file's position in ``files`` (an Enum cast, which fails loudly on a path that is
+    not one of them) and the file's date is gathered from there.
+    """
+    found = [re.search(_ARRIVAL_PATTERN, f) for f in files]
+    dates = [dt.date.fromisoformat(m.group(1)) if m else None for m in found]
+    table = pl.Series(ARRIVAL_COLUMN, dates, dtype=pl.Date)
+    position = pl.col(SOURCE_COLUMN).cast(pl.Enum(files)).to_physical()
+    return pl.lit(table).gather(position)
+
+
+def normalize(
+    lf: pl.LazyFrame, schema: pl.Schema, extra: list[str], files: list[str]
+) -> pl.LazyFrame:
     """Cast one file group to the raw contract: typed columns plus the date as it arrived.
 
-    Unparsable values become null in the typed column; the original text stays in
-    ``date_raw`` (dates) so quarantine can show what arrived.
+    Columns that already have the contract's type are taken as they are; others are read
+    through their text, and unparsable values become null in the typed column. The
+    original date text stays in ``date_raw`` so quarantine can show what arrived.
     """
-    date_text = pl.col("date").cast(pl.String)
     exprs: list[pl.Expr] = [
-        date_text.alias(RAW_DATE_COLUMN),
-        parse_date(date_text).alias("date"),
+        pl.col("date").cast(pl.String).alias(RAW_DATE_COLUMN),
+        _date(schema).alias("date"),
         pl.col("region").cast(pl.String),
         pl.col("product_type").cast(pl.String),
-        pl.col("revenue").cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False),
+        _typed("revenue", schema, pl.Float64()).alias("revenue"),
     ]
     for name, dtype in OPTIONAL_COLUMNS.items():
-        if name not in columns:
+        if name not in schema:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-        elif dtype == pl.Boolean():
+        elif dtype == pl.Boolean() and schema[name] != dtype:
             exprs.append(pl.col(name).cast(pl.String).str.to_lowercase().is_in(_TRUE_STRINGS))
         elif dtype == pl.String():
             exprs.append(pl.col(name).cast(pl.String))
         else:
-            text = pl.col(name).cast(pl.String).str.strip_chars()
-            exprs.append(text.cast(pl.Float64, strict=False).cast(dtype, strict=False).alias(name))
-    exprs += [pl.col(c).cast(pl.String) for c in extra if c in columns]
-    exprs += [pl.lit(None, dtype=pl.String).alias(c) for c in extra if c not in columns]
+            exprs.append(_typed(name, schema, dtype).alias(name))
+    exprs += [pl.col(c).cast(pl.String) for c in extra if c in schema]
+    exprs += [pl.lit(None, dtype=pl.String).alias(c) for c in extra if c not in schema]
     exprs.append(pl.col(SOURCE_COLUMN))
-    arrival = pl.col(SOURCE_COLUMN).str.extract(_ARRIVAL_PATTERN, 1).str.to_date(strict=False)
-    return lf.select(*exprs, arrival.alias(ARRIVAL_COLUMN))
+    return lf.select(*exprs, arrival_dates(files).alias(ARRIVAL_COLUMN))
 
 
 def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> pl.LazyFrame:
@@ -208,11 +245,12 @@ def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> 
     Collect it inside ``storage.io_errors(source.input_path)`` so that an object-store
     failure names its bucket and key and says whether it is transient.
     """
-    parts = [
-        normalize(_scan_group(g, settings), g.columns, source.extra_columns) for g in source.groups
-    ]
-    lf = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
     with storage.io_errors(source.input_path):
+        parts = []
+        for g in source.groups:
+            lf = _scan_group(g, settings)
+            parts.append(normalize(lf, lf.collect_schema(), source.extra_columns, g.files))
+        lf = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
         RawSales.validate(lf)  # schema-level on a LazyFrame: columns and types, no data pass
     return lf
 

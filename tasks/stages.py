@@ -120,20 +120,14 @@ def clean_task(
     params: clean.CleanParams,
     storage_settings: storage.StorageSettings | None = None,
 ) -> clean.CleanResult:
-    """Stream the raw rows once: quarantine bad rows with a reason, roll up the rest per day."""
+    """Stream the raw rows: quarantine bad rows with a reason, roll up the rest per day."""
     logger = get_run_logger()
-    flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
     with storage.io_errors(source.input_path):
-        daily, quarantine, counts_frame, nulls_frame = pl.collect_all(
-            [
-                clean.rollup_daily(flagged, params.series_keys),
-                clean.quarantine_rows(flagged, source.extra_columns),
-                clean.row_counts(flagged),
-                quality.null_counts_plan(flagged),
-            ]
+        flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
+        result, (nulls_frame,) = clean.collect(
+            flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
         )
-    counts = {k: int(v) for k, v in counts_frame.row(0, named=True).items()}
-    clean.reconcile(counts, quarantine, daily)
+    daily, quarantine, counts = result.daily, result.quarantine, result.counts
     validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
     validate(quarantine, Quarantine, stage="clean", source=source.input_path, unique_on_keys=False)
     by_reason = clean.reason_counts(quarantine)

@@ -56,6 +56,7 @@ def test_equivalence_check_passes(quick_run: tuple[str, dict[str, Any]]) -> None
         assert eq[part]["passed"], eq[part]["problems"]
         assert eq[part]["rows"] > 0
     assert eq["forecast"]["rows"] == eq["forecast"]["reference_rows"] > 0
+    assert eq["forecast"]["passed"], eq["forecast"]
 
 
 def test_json_has_machine_packages_and_cases(quick_run: tuple[str, dict[str, Any]]) -> None:

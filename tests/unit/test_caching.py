@@ -18,6 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
+from prefect import task
 
 from tasks import caching
 from tasks.aggregate import PanelResult
@@ -158,6 +159,26 @@ def test_content_inputs_key() -> None:
     assert key(_frame(), n=1, p=ignoring) == key(_frame(), n=2, p=ignoring)
     with pytest.raises(TypeError, match="LazyFrame"):
         key(_frame().lazy())
+
+
+def test_a_renamed_copy_of_a_task_shares_its_cache_key() -> None:
+    """``evaluate-champion`` is ``evaluate`` renamed: same inputs, same result, one key."""
+
+    @task(name="evaluate")
+    def evaluate(daily: pl.DataFrame) -> int:
+        return daily.height
+
+    @task(name="other")
+    def other(daily: pl.DataFrame) -> int:
+        return daily.height
+
+    def key(t: Any) -> Any:
+        ctx = SimpleNamespace(task=t)
+        return ContentInputs().compute_key(ctx, {"daily": _frame()}, {})
+
+    assert key(evaluate.with_options(name="evaluate-champion")) == key(evaluate)
+    assert key(other) != key(evaluate)
+    assert caching.task_identity(evaluate).endswith("evaluate")
 
 
 def test_code_version_is_the_package_digest() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -313,3 +315,88 @@ def test_rollup_sums_per_series_and_day(raw_rows: RawRows) -> None:
     assert daily["promo"].to_list() == [0.0, 0.5, 0.0]  # share of rows on promo
     assert daily["n_rows"].to_list() == [1, 2, 1]
     assert daily.schema["n_rows"] == pl.Int64
+
+
+RAW_SCHEMA_FOR_TESTS = {
+    "date_raw": pl.String,
+    "date": pl.Date,
+    "region": pl.String,
+    "product_type": pl.String,
+    "revenue": pl.Float64,
+    "store_id": pl.String,
+    "units": pl.Int64,
+    "unit_price": pl.Float64,
+    "promo": pl.Boolean,
+    "source_file": pl.String,
+    "arrival_date": pl.Date,
+}
+
+
+def _random_raw(n: int, seed: int) -> pl.DataFrame:
+    """Rows drawn from a few values per column, so many are exact copies; some are bad."""
+    rng = np.random.default_rng(seed)
+    days = [D(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 3, n)]
+    lags = rng.integers(-1, 3, n)
+    arrival = [d + dt.timedelta(days=int(k)) for d, k in zip(days, lags, strict=True)]
+    return pl.DataFrame(
+        {
+            "date_raw": [d.isoformat() for d in days],
+            "date": days,
+            "region": rng.choice(["north", "south", "mars"], n).tolist(),
+            "product_type": rng.choice(["toys", "games"], n).tolist(),
+            "revenue": rng.choice([1.5, 2.0, -1.0, float("nan")], n).tolist(),
+            "store_id": rng.choice(["S1", "S2"], n).tolist(),
+            "units": rng.integers(1, 3, n).tolist(),
+            "unit_price": [1.0] * n,
+            "promo": rng.choice([True, False], n).tolist(),
+            "source_file": [f"raw/date={a}/part-0.parquet" for a in arrival],
+            "arrival_date": arrival,
+        },
+        schema=RAW_SCHEMA_FOR_TESTS,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_duplicates_are_exactly_the_later_copies_of_good_rows(seed: int) -> None:
+    """The hash-based duplicate pass flags what comparing whole rows flags."""
+    raw = _random_raw(3000, seed)
+    flagged = _flag(raw.lazy())
+    identity = clean.identity_columns(raw.lazy())
+    good = flagged["reason"].is_null() | (flagged["reason"] == "duplicate")
+    expected = raw.with_columns(good.alias("_good")).select(
+        (pl.col("_good") & pl.struct(identity).is_first_distinct().over("_good").not_()).alias("d")
+    )["d"]
+    assert (flagged["reason"] == "duplicate").fill_null(False).to_list() == expected.to_list()
+    assert expected.sum() > 100  # the data has plenty of copies
+
+
+def test_rollup_revenue_is_the_same_to_the_bit_in_any_row_order() -> None:
+    rng = np.random.default_rng(7)
+    values = (rng.random(5000) * 1000).round(2)
+    frame = pl.DataFrame({"g": rng.integers(0, 3, 5000), "v": values})
+    sums = [
+        frame.sample(fraction=1.0, shuffle=True, seed=s)
+        .group_by("g")
+        .agg(clean.exact_sum("v"))
+        .sort("g")["v"]
+        .to_list()
+        for s in range(5)
+    ]
+    assert all(s == sums[0] for s in sums)
+    exact = [float(sum(Fraction(v) for v in values[frame["g"].to_numpy() == g])) for g in range(3)]
+    assert sums[0] == exact  # correctly rounded exact sums
+
+
+def test_collect_matches_collecting_each_plan(raw_rows: RawRows) -> None:
+    raw = _random_raw(2000, 3).lazy()
+    flagged = clean.flag_rows(raw, PARAMS)
+    result, (extra,) = clean.collect(flagged, PARAMS, [], [flagged.select(pl.len())])
+    direct = _run(raw)
+    assert result.daily.equals(direct.daily)
+    assert result.quarantine.equals(direct.quarantine)
+    assert {k: result.counts[k] for k in direct.counts} == direct.counts
+    assert result.counts["duplicate"] == clean.reason_counts(direct.quarantine)["duplicate"]
+    assert extra.item() == 2000
+    empty, _ = clean.collect(clean.flag_rows(raw_rows(), PARAMS), PARAMS, [])
+    assert empty.counts["rows_in"] == 0
+    assert empty.quarantine.columns == direct.quarantine.columns

@@ -275,3 +275,31 @@ def test_datetime_dates_as_pandas_writes_them_are_read_as_dates(tmp_path: Path) 
     source = ingest.discover(str(tmp_path), "auto", [])
     frame = ingest.scan(source).collect()
     assert frame["date"].to_list() == [dt.date(2024, 1, 2), dt.date(2024, 1, 1)]
+
+
+def test_typed_parquet_and_csv_text_normalise_alike(tmp_path: Path) -> None:
+    """Typed columns are taken as they are; the same values as text parse to the same."""
+    frame = pl.DataFrame(
+        {
+            "date": [D(2024, 1, 1), D(2024, 1, 2), None],
+            "region": ["north", " ", None],
+            "product_type": ["toys", "games", "toys"],
+            "revenue": [10.25, None, 1e-7],
+            "units": [2, None, 3],
+            "unit_price": [5.125, 4.0, None],
+            "promo": [True, None, False],
+            "store_id": ["S1", "S2", None],
+        }
+    )
+    for folder, write in (("date=2024-01-03", "parquet"), ("date=2024-01-04", "csv")):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / f"part-0.{write}"
+        frame.write_parquet(path) if write == "parquet" else frame.write_csv(path)
+    rows = ingest.scan(ingest.discover(str(tmp_path), "auto", [])).collect()
+    parquet, csv = (
+        rows.filter(pl.col("source_file").str.ends_with(s)) for s in (".parquet", ".csv")
+    )
+    values = [c for c in rows.columns if c not in ("source_file", "arrival_date")]
+    assert parquet.select(values).equals(csv.select(values))
+    assert parquet["arrival_date"].to_list() == [D(2024, 1, 3)] * 3
+    assert csv["arrival_date"].to_list() == [D(2024, 1, 4)] * 3
