@@ -130,7 +130,7 @@ def run_size(
             state = "ok" if run.ok else f"FAILED ({str(run.result.get('error', ''))[-200:]})"
             log(
                 f"{size:,} round {round_no}/{repeats} {spec.label}: {run.wall_seconds:.1f} s, "
-                f"maxrss {run.wait4_maxrss_mib:.0f} MiB, {state}"
+                f"peak RSS {float(run.result.get('peak_rss_mib', float('nan'))):.0f} MiB, {state}"
             )
             runs.append(run)
     return runs, skipped

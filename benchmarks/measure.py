@@ -1,6 +1,6 @@
 """In-process measurement for one case: wall time and peak RSS per stage.
 
-Peak RSS comes from two sources: the kernel's ``ru_maxrss`` of this process (exact,
+Peak RSS comes from two sources: the kernel's high-water mark of this process's RSS (exact,
 monotonic: its value after a stage is the peak of everything up to that stage) and a
 psutil sampler thread (every ``interval`` seconds) that also sees the peak *within* a
 stage and the RSS of child processes (the Prefect server of a flow run).
@@ -24,7 +24,18 @@ MIB = 1024 * 1024
 
 
 def maxrss_mib() -> float:
-    """This process's peak RSS so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    """This process's peak RSS so far, in MiB.
+
+    On Linux this is ``VmHWM`` of ``/proc/self/status``: the high-water mark of this
+    address space, which starts afresh at ``exec``. ``ru_maxrss`` does not: the kernel
+    carries the parent's high-water mark over ``fork`` + ``exec``, so a child of a large
+    parent would report at least the parent's peak. Elsewhere ``ru_maxrss`` is used.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024 if sys.platform != "darwin" else kib / MIB
 
@@ -97,7 +108,7 @@ class Recorder:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the block; record its wall seconds, its sampled peak and ``ru_maxrss`` after."""
+        """Time the block; record its wall seconds, its sampled peak and the peak RSS after."""
         self.sampler.reset_window()
         start = time.perf_counter()
         yield

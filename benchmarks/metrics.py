@@ -18,7 +18,7 @@ def stage(r: CaseRun, name: str) -> float:
 
 
 def after(r: CaseRun, name: str) -> float:
-    """The process's peak RSS (``ru_maxrss``) right after a stage, MiB."""
+    """The process's peak RSS (high-water mark) right after a stage, MiB."""
     return float(r.result.get("stages", {}).get(name, {}).get("maxrss_after_mib", NAN))
 
 
@@ -29,7 +29,7 @@ def _prefixed(r: CaseRun, prefix: str) -> dict[str, float]:
 
 
 def pipeline_metrics(r: CaseRun) -> Metrics:
-    """ours / pandas: stage groups and peaks (``ru_maxrss`` after features = prep peak)."""
+    """ours / pandas: stage groups and peaks (peak RSS after features = prep peak)."""
     s = {n: stage(r, n) for n in PIPELINE}
     to_panel = s["ingest"] + s["clean"] + s["panel"]
     prep = to_panel + s["features"]

@@ -1,8 +1,10 @@
 """Run cases in fresh subprocesses, interleaved (A B C A B C ...), and read their rusage.
 
-The parent reaps each child with ``os.wait4``, which returns that child's own resource
-usage (its ``ru_maxrss`` is the child's peak RSS, or that of the largest process it waited
-for); the child also reports its own ``ru_maxrss`` and a sampled peak of its process tree.
+The parent reaps each child with ``os.wait4``, which returns that child's resource usage.
+Its ``ru_maxrss`` is only an upper bound: Linux carries the parent's high-water mark over
+``fork`` + ``exec``, so it is at least this process's own peak. The child reports its own
+exact peak (``VmHWM``, see :func:`benchmarks.measure.maxrss_mib`) and a sampled peak of its
+process tree; those are the figures the tables use.
 A watchdog kills a case whose process tree grows past ``mem_limit_mib``, so a run that
 would not fit in memory is reported as such instead of bringing the machine down.
 """
