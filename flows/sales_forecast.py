@@ -224,7 +224,10 @@ def decide(
     out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
     store = storage.StorageSettings.from_config(cfg.storage)
     for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        champ = steps.run(release.champion_task, out, model_name, store)
+        found = steps.run(release.champion_task, out, model_name, store)
+        # A damaged champion is judged as none; a passing model replaces it.
+        damaged = found if isinstance(found, release.DamagedChampion) else None
+        champ = None if isinstance(found, release.DamagedChampion) else found
         champ_cfg, problem, champ_metrics = None, None, None
         if champ is not None:
             name = f"champion {champ.version}"
@@ -239,14 +242,16 @@ def decide(
                 champ_cfg.model.num_boost_round,
                 champ_cfg.random_seed,
             ).metrics
+        expected = champ.version if champ else (damaged.version if damaged else None)
         gate = steps.run(
             release.gate_task,
             backtest.metrics,
             cfg.evaluation.min_improvement,
             cfg.evaluation.max_regression,
-            champ.version if champ else None,
+            expected,
             champ_metrics,
             problem,
+            damaged.problem if damaged else None,
         )
         metrics = {**backtest.metrics, "gate": gate}
         if attempt == 0:
@@ -255,8 +260,11 @@ def decide(
                 release.register_task,
                 *(out, model_name, version, model, metrics, config_yaml, registered, store),
             )
-        expected = champ.version if champ else None
-        promotion = steps.run(release.promote_task, out, model_name, version, gate, expected, store)
+        promotion = steps.run(
+            release.promote_task,
+            *(out, model_name, version, gate, expected, store),
+            replace_damaged=damaged is not None and damaged.version is None,
+        )
         if not promotion.stale:
             break
     comparable = champ_cfg if problem is None else None
