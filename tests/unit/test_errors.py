@@ -14,6 +14,7 @@ from tasks.clean import NoCleanRowsError
 from tasks.errors import ConfigError, DataError, Problem, UserError
 from tasks.evaluate import ShortHistoryError
 from tasks.ingest import UnreadableFilesError
+from tasks.quality import DataQualityError
 from tasks.storage_errors import LocalStorageError, StorageNotFoundError
 
 
@@ -60,6 +61,7 @@ def test_config_error_lists_each_problem() -> None:
         ShortHistoryError("too short", fix="set forecast.horizon=7"),
         UnreadableFilesError("1 file", where="a.parquet"),
         ConfigError([Problem("forecast.horizon", 0, "must be >= 1", "e.g. 28")]),
+        DataQualityError({"run_id": "r1", "checks": [{"level": "breach", "message": "q > 0.2"}]}),
     ],
 )
 def test_user_errors_survive_pickling(error: UserError) -> None:
