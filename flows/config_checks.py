@@ -329,24 +329,10 @@ def _monitoring(c: _Checks, cfg: AppConfig) -> None:
         for level in ("warn", "hard"):
             value = getattr(limit, level)
             c.number(f"{key}.{level}", value, 0, high, 0.1 if high == 1 else 1, null=True)
-        both = limit.warn is not None and limit.hard is not None
-        c.need(
-            not both or limit.warn <= limit.hard,
-            f"{key}.warn",
-            limit.warn,
-            f"must not be above {key}.hard={limit.hard}",
-            limit.hard,
-        )
     d, a = mon.drift, mon.accuracy
     c.integer("monitoring.drift.bins", d.bins, 2, 10)
     c.number("monitoring.drift.warn", d.warn, 0, math.inf, 0.1)
-    c.need(
-        d.alert >= d.warn,
-        "monitoring.drift.alert",
-        d.alert,
-        f"must not be below monitoring.drift.warn={d.warn}",
-        max(d.warn, 0.25),
-    )
+    c.number("monitoring.drift.alert", d.alert, 0, math.inf, 0.25)
     c.number("monitoring.drift.epsilon", d.epsilon, 0, 0.5, 1e-4, open_low=True, open_high=True)
     c.integer("monitoring.drift.window_periods", d.window_periods, 1, 56, null="per frequency")
     c.integer("monitoring.drift.min_rows", d.min_rows, 1, 200)

@@ -59,10 +59,11 @@ BAD_VALUES = [
     ("output.task_retries=-1", "output.task_retries", "-1"),
     ("output.result_storage=''", "output.result_storage", "''"),
     ("monitoring.drift.bins=1", "monitoring.drift.bins", "1"),
-    ("monitoring.drift.alert=0.05", "monitoring.drift.alert", "0.05"),
+    ("monitoring.drift.alert=-0.05", "monitoring.drift.alert", "-0.05"),
     ("monitoring.trailing_runs=0", "monitoring.trailing_runs", "0"),
     ("monitoring.quality.null_rate.hard=1.5", "monitoring.quality.null_rate.hard", "1.5"),
-    ("monitoring.quality.volume_drop.warn=0.9", "monitoring.quality.volume_drop.warn", "0.9"),
+    ("monitoring.quality.volume_drop.warn=1.2", "monitoring.quality.volume_drop.warn", "1.2"),
+    ("monitoring.quality.new_series.warn=-1", "monitoring.quality.new_series.warn", "-1.0"),
     ("monitoring.accuracy.min_points=0", "monitoring.accuracy.min_points", "0"),
     ("monitoring.alerts.notify_block=slack", "monitoring.alerts.notify_block", "slack"),
     (
