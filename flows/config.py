@@ -13,12 +13,13 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from tasks.aggregate import check_frequency
+from flows import config_checks
 from tasks.clean import CleanParams
 from tasks.defects import DefectRates
 from tasks.drift import DriftParams
+from tasks.errors import ConfigError
 from tasks.evaluate import BacktestParams
 from tasks.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
 from tasks.generate import GeneratorSpec
@@ -111,7 +112,8 @@ class FeaturesConfig:
 
 @dataclass
 class LightGBMHyperparameters:
-    """LightGBM parameters; a mistyped name fails composition instead of being ignored."""
+    """LightGBM parameters. Others are added with ``+model.hyperparameters.<name>=<value>``;
+    every name and value is checked against LightGBM's own (:mod:`tasks.hyperparameters`)."""
 
     objective: str = "tweedie"
     learning_rate: float = 0.05
@@ -292,16 +294,23 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:
-    """Resolve interpolations and turn a composed config into typed dataclasses."""
+    """Resolve interpolations, turn a composed config into typed dataclasses and check values.
+
+    Raises
+    ------
+    ConfigError
+        Listing every value that breaks its rule (:mod:`flows.config_checks`), with the
+        key, the value, the rule and an example fix; nothing has been read or written yet.
+    """
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, AppConfig):
         raise TypeError(f"composed config is {type(obj).__name__}, expected AppConfig")
-    check_frequency(obj.data.frequency)
     if obj.data.builtin not in BUILTIN_DATASETS:
-        raise ValueError(
+        raise ConfigError(
             f"data.builtin={obj.data.builtin!r} is not one of {BUILTIN_DATASETS} (null: no "
             "built-in data set; read data.input_path as it is)"
         )
+    config_checks.check(obj)
     return obj
 
 
@@ -365,19 +374,23 @@ def feature_spec(cfg: AppConfig) -> FeatureSpec:
 
 
 def horizon(cfg: AppConfig) -> int:
-    """``forecast.horizon``, or the default for ``data.frequency`` when unset."""
-    return cfg.forecast.horizon or DEFAULT_HORIZON[cfg.data.frequency]
+    """``forecast.horizon``, or the default for ``data.frequency`` when unset (null)."""
+    h = cfg.forecast.horizon
+    return DEFAULT_HORIZON[cfg.data.frequency] if h is None else h
 
 
 def backtest_params(cfg: AppConfig) -> BacktestParams:
     """Backtest settings, with per-frequency season length and moving-average window."""
-    season = cfg.evaluation.season_length or DEFAULT_SEASON[cfg.data.frequency]
+    e = cfg.evaluation
+    season = DEFAULT_SEASON[cfg.data.frequency] if e.season_length is None else e.season_length
     return BacktestParams(
         horizon=horizon(cfg),
-        windows=cfg.evaluation.backtest_windows,
+        windows=e.backtest_windows,
         season_length=season,
-        moving_average_window=cfg.evaluation.moving_average_window or season,
-        segment_by=cfg.evaluation.segment_by,
+        moving_average_window=season
+        if e.moving_average_window is None
+        else e.moving_average_window,
+        segment_by=e.segment_by,
     )
 
 
@@ -395,11 +408,14 @@ def extra_columns(cfg: AppConfig) -> list[str]:
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
     """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
 
-    Keys this code no longer knows are an error naming ``where`` the text came from.
+    Keys this code no longer knows are an error naming ``where`` the text came from; extra
+    LightGBM parameters under ``model.hyperparameters`` (added with ``+``) are kept.
     """
     try:
         loaded = OmegaConf.create(text)
-        node = OmegaConf.merge(OmegaConf.structured(AppConfig), loaded)
+        base = OmegaConf.structured(AppConfig)
+        with open_dict(base.model.hyperparameters):
+            node = OmegaConf.merge(base, loaded)
     except Exception as exc:
         raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
     return to_app_config(node)  # type: ignore[arg-type]

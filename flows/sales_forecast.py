@@ -14,7 +14,7 @@ from flows import config as conf
 from flows.steps import Steps
 from flows.trigger import upload_overrides
 from tasks import drift, monitoring, publish, registry, release, report, storage
-from tasks.evaluate import BacktestResult
+from tasks.evaluate import BacktestResult, check_history
 from tasks.stages import (
     aggregate_task,
     clean_task,
@@ -23,6 +23,7 @@ from tasks.stages import (
     forecast_task,
     generate_task,
     ingest_task,
+    no_clean_rows_task,
     prepare_aus_retail_task,
     train_task,
 )
@@ -81,6 +82,8 @@ def sales_forecast(
         ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg), store
     )
     cleaned = steps.run(clean_task, source, conf.clean_params(cfg), store)
+    if cleaned.daily.height == 0:  # all quarantined: keep the rows in the run dir, say why
+        steps.run(no_clean_rows_task, cleaned, run.run_dir, store)
     panel = steps.run(
         aggregate_task,
         cleaned.daily,
@@ -89,6 +92,7 @@ def sales_forecast(
         cfg.preprocessing.missing_periods,
         cfg.preprocessing.drop_incomplete_periods,
     )
+    check_history(panel.panel, spec, bt_params)  # too short fails here, before training
     target = alert_target(cfg, run)
     quality = None
     if cfg.monitoring.enabled:  # fails the run here, before training, on a hard breach

@@ -123,10 +123,16 @@ def clean_task(
     """Stream the raw rows: quarantine bad rows with a reason, roll up the rest per day."""
     logger = get_run_logger()
     with storage.io_errors(source.input_path):
-        flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
-        result, (nulls_frame,) = clean.collect(
-            flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
-        )
+        try:  # both passes read every row: a corrupt file shows here
+            flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
+            result, (nulls_frame,) = clean.collect(
+                flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
+            )
+        except pl.exceptions.PolarsError as exc:
+            if storage.storage_error(exc, source.input_path) is None:  # a corrupt file? name it
+                bad = ingest.unreadable_files(source, storage_settings)
+                ingest.raise_unreadable(source.input_path, len(source.files), bad)
+            raise
     daily, quarantine, counts = result.daily, result.quarantine, result.counts
     validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
     validate(quarantine, Quarantine, stage="clean", source=source.input_path, unique_on_keys=False)
@@ -145,6 +151,19 @@ def clean_task(
     return clean.CleanResult(
         daily=daily, quarantine=quarantine, counts={**counts, **by_reason}, null_counts=nulls
     )
+
+
+@task(name="no-clean-rows", cache_policy=NO_CACHE, **IO_RETRY)
+def no_clean_rows_task(
+    cleaned: clean.CleanResult,
+    run_dir: str,
+    storage_settings: storage.StorageSettings | None = None,
+) -> None:
+    """Every row was quarantined: write the run's ``quarantine.parquet``, then fail with
+    the counts by reason (the run directory has no manifest: the run is incomplete)."""
+    path = storage.join(run_dir, "quarantine.parquet")
+    storage.write_parquet_atomic(path, cleaned.quarantine, settings=storage_settings)
+    raise clean.no_clean_rows(cleaned.counts, path)
 
 
 @task(name="aggregate", **CACHED)

@@ -78,7 +78,7 @@ def test_wrong_type_fails_at_composition(override: str) -> None:
 
 
 def test_unknown_frequency_fails_before_any_work() -> None:
-    with pytest.raises(ValueError, match=r"data\.frequency='2d'"):
+    with pytest.raises(ValueError, match=r"data\.frequency=2d: must be one of '?1d'?"):
         compose("data.frequency=2d")
 
 
@@ -125,7 +125,12 @@ def test_generator_spec_and_clean_params_follow_config() -> None:
 
 def test_extra_columns_are_only_those_the_config_uses() -> None:
     assert conf.extra_columns(compose()) == []
-    cfg = compose("data.series_keys=[region,channel]", "features.categorical_columns=[channel]")
+    cfg = compose(
+        "data.series_keys=[region,channel]",
+        "features.categorical_columns=[channel]",
+        "evaluation.segment_by=channel",
+        "monitoring.drift.segment_by=[channel]",
+    )
     assert conf.extra_columns(cfg) == ["channel"]
 
 
