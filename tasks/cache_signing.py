@@ -49,13 +49,11 @@ class UntrustedRecordError(ValueError):
         self.reason = reason
 
 
-def _message(name: str, content: bytes) -> bytes:
+def _mac(key: bytes, name: str, content: bytes | memoryview) -> str:
     raw = name.encode()
-    return MAGIC + b"\0" + struct.pack(">Q", len(raw)) + raw + content
-
-
-def _mac(key: bytes, name: str, content: bytes) -> str:
-    return hmac.new(key, _message(name, content), hashlib.sha256).hexdigest()
+    mac = hmac.new(key, MAGIC + b"\0" + struct.pack(">Q", len(raw)) + raw, hashlib.sha256)
+    mac.update(content)  # no copy of a large record
+    return mac.hexdigest()
 
 
 def seal(key: bytes, name: str, content: bytes) -> bytes:
