@@ -163,6 +163,7 @@ class OutputConfig:
 
     cache: bool = True
     result_storage: str = "${data.output_path}/cache"
+    cache_key_block: str | None = None  # Secret block with the cache's HMAC key (a name only)
     task_retries: int = 3
     task_retry_delay_seconds: float = 2.0
     report_top_n: int = 3  # series plotted in report.html, by total revenue

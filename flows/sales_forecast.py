@@ -64,7 +64,12 @@ def sales_forecast(
         overrides or [],
     )
     store = storage.StorageSettings.from_config(cfg.storage)  # endpoint, region, block name
-    steps = Steps(cfg.output.result_storage, refresh=not cfg.output.cache, settings=store)
+    steps = Steps(
+        cfg.output.result_storage,
+        refresh=not cfg.output.cache,
+        settings=store,
+        key_block=cfg.output.cache_key_block,
+    )
     spec = conf.feature_spec(cfg)
     params = conf.hyperparameters(cfg)
     seed = cfg.random_seed

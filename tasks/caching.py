@@ -27,7 +27,6 @@ import lightgbm as lgb
 import polars as pl
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
-from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from prefect.serializers import Serializer
 from prefect.utilities.hashing import hash_objects
 
@@ -156,64 +155,6 @@ class InputFiles(CachePolicy):
 # another endpoint or other credentials give the same results, so keys never include it.
 STAGE_CACHE = ContentInputs(exclude=[SETTINGS_INPUT]) + CodeVersion()
 INGEST_CACHE = STAGE_CACHE + InputFiles()
-
-
-def result_storage(
-    path: str, settings: storage.StorageSettings | None = None
-) -> Path | WritableFileSystem:
-    """Where task results live: a local folder, or a saved storage block for a URL.
-
-    Prefect needs remote storage as a saved block; one is saved under a name derived from
-    the URL and the storage settings, so every process that points at the same URL shares
-    the same results. For ``s3://`` it is a prefect-aws ``S3Bucket`` whose credentials are
-    the block named by ``settings.credentials_block`` (saved by reference) or an
-    ``AwsCredentials`` without keys (the default AWS chain: environment, IAM role); the
-    saved document holds the bucket, folder, endpoint and region, never a secret.
-    """
-    if not storage.is_remote(path):
-        return Path(path).resolve()
-    settings = settings or storage.DEFAULT_SETTINGS
-    identity = json.dumps([path, dataclasses.asdict(settings)], sort_keys=True)
-    name = "sales-forecast-results-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
-    block: WritableFileSystem
-    if storage.is_s3(path):
-        block = _s3_result_block(path, settings)
-    else:
-        block = RemoteFileSystem(basepath=path)
-    block.save(name=name, overwrite=True)
-    return block
-
-
-def _s3_result_block(path: str, settings: storage.StorageSettings) -> WritableFileSystem:
-    # Imported on first use: prefect-aws takes seconds to import and local runs never need it.
-    from prefect_aws import AwsCredentials, S3Bucket  # noqa: PLC0415
-    from prefect_aws.client_parameters import AwsClientParameters  # noqa: PLC0415
-
-    retries = {"retries": {"mode": "standard", "max_attempts": storage.CLIENT_MAX_ATTEMPTS}}
-    if settings.credentials_block:
-        credentials = storage.credentials_block(settings.credentials_block)
-        updates: dict[str, Any] = {}
-        if settings.endpoint_url:
-            params = credentials.aws_client_parameters
-            updates["aws_client_parameters"] = params.model_copy(
-                update={"endpoint_url": settings.endpoint_url}
-            )
-        if settings.region:
-            updates["region_name"] = settings.region
-        if updates:  # an in-memory copy that still references the saved block: config wins
-            credentials = credentials.model_copy(update=updates)
-    else:
-        credentials = AwsCredentials(
-            region_name=settings.region,
-            aws_client_parameters=AwsClientParameters(
-                endpoint_url=settings.endpoint_url, config=retries
-            ),
-        )
-    bucket, folder = storage.split_s3_url(path)
-    block: WritableFileSystem = S3Bucket(
-        bucket_name=bucket, bucket_folder=folder.strip("/"), credentials=credentials
-    )
-    return block
 
 
 def _encode_value(value: Any, name: str, zf: zipfile.ZipFile) -> Any:

@@ -29,6 +29,7 @@ from tasks import (
     storage,
     train,
 )
+from tasks.cache_signing import UntrustedRecordError
 from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
 from tasks.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
 from tasks.schemas import Features as FeaturesSchema
@@ -43,9 +44,13 @@ def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> boo
     other ``OSError``. Permanent (fail at once): no such bucket/key, access denied, other
     4xx, missing local files, permissions, and every non-I/O error. The classification of
     botocore/s3fs/aiohttp/Polars errors is :func:`tasks.storage.is_transient_error`.
+    A cached result rejected while it was read (replaced after Prefect found it) is retried
+    too: the retry finds no valid record and recomputes.
     """
     try:
         state.result(raise_on_failure=True)
+    except UntrustedRecordError:
+        return True
     except Exception as exc:
         return storage.is_transient_error(exc)
     return False

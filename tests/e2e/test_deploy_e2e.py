@@ -207,6 +207,7 @@ def register(env: dict[str, str]) -> None:
 def start_worker(env: dict[str, str], home: Path, logs: Path) -> Service:
     """A process worker on the pool, polling every second."""
     worker_env = env | {
+        "SALES_CACHE_HMAC_KEY": "e2e-cache-signing-key-not-a-secret-0000",  # S3 cache: required
         "PREFECT_HOME": str(home),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",

@@ -193,14 +193,22 @@ def test_the_flow_run_job_is_a_valid_kubernetes_job(name: str) -> None:
     assert env["SALES_INPUT_PATH"] == "s3://sales-landing/landing/"
     assert env["SALES_OUTPUT_PATH"] == "s3://sales-forecast-out/forecast"
     assert not any("SECRET" in k or "PASSWORD" in k for k in env)  # secrets: envFrom only
-    assert container["envFrom"] == [{"secretRef": {"name": "sales-forecast-aws", "optional": True}}]
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "sales-forecast-aws", "optional": True}},
+        {"secretRef": {"name": "sales-forecast-cache-key", "optional": True}},  # cache HMAC key
+    ]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_the_work_pool_template_declares_its_variables() -> None:
     template = json.loads(deploy.TEMPLATE.read_text())
     variables = template["variables"]["properties"]
-    assert {"credentials_secret_name", "active_deadline_seconds", "image"} <= set(variables)
+    assert {
+        "credentials_secret_name",
+        "cache_key_secret_name",
+        "active_deadline_seconds",
+        "image",
+    } <= set(variables)
     used = json.dumps(template["job_configuration"])
     for name in variables:
         assert "{{ " + name + " }}" in used, name
