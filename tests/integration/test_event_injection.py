@@ -1,13 +1,13 @@
 """Forged upload events against a real Prefect server: no run starts reading, no secret leaks.
 
-Each case is an ``aws.s3.object.created`` event posted to the session's Prefect server as
-an attacker with access to the events API (or the SQS queue, bypassing the bridge) could,
-whose parameters are rendered with the ``on-upload`` trigger's own template from
-``prefect.yaml``; the real flow then runs with them. ``$SALES_TEST_CANARY`` holds a fake
-secret that ``${oc.env:SALES_TEST_CANARY}`` would resolve to. Afterwards the log records
-(as printed; run loggers at DEBUG), what the API returns (flow runs with their
-parameters and states, logs, events) and the raw bytes and rows of the server's SQLite
-database are searched for the canary: it must be nowhere.
+Each case is an ``aws.s3.object.created`` event posted to the session's Prefect server, as
+anyone with access to the events API could post it (the bridge and its checks bypassed);
+the ``on-upload`` trigger's own template from ``prefect.yaml`` renders its parameters, and
+the real flow runs with them. ``$SALES_TEST_CANARY`` holds a fake secret that
+``${oc.env:SALES_TEST_CANARY}`` would resolve to. Afterwards every log record of the process
+(run loggers at DEBUG), the console, what the API returns (flow runs with their parameters
+and states, logs, events) and the raw bytes and rows of the server's SQLite database are
+searched for the canary: it must be nowhere.
 
 A control flow composes an unescaped override the way the flow did before the checks, and
 its marker must be found by the same search: the search can see a leak of this kind.
@@ -45,6 +45,23 @@ CASES: dict[str, tuple[dict[str, str], str]] = {  # more shapes: tests/unit/test
     "other-bucket": ({"bucket": "other-bucket"}, "not a landing bucket"),
 }
 WAIT_SECONDS = 60.0
+
+
+@pytest.fixture
+def records(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every log record any logger of this process hands to its handlers, formatted with its
+    traceback. (Taken where records are dispatched: Prefect's logging setup may replace
+    handlers, pytest's among them, while a flow runs.)"""
+    seen: list[str] = []
+    dispatch = logging.Logger.callHandlers
+    formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")
+
+    def recording(self: logging.Logger, record: logging.LogRecord) -> None:
+        seen.append(formatter.format(record))
+        dispatch(self, record)
+
+    monkeypatch.setattr(logging.Logger, "callHandlers", recording)
+    return seen
 
 
 def trigger_parameters(event: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +167,7 @@ def api_text(flow_run_ids: list[str]) -> tuple[str, set[str]]:
 
 def test_forged_events_start_nothing_and_the_canary_is_nowhere(
     canary: str,
+    records: list[str],
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -161,8 +179,7 @@ def test_forged_events_start_nothing_and_the_canary_is_nowhere(
     from flows import config as conf
     from flows.sales_forecast import sales_forecast
 
-    # Run loggers at DEBUG, Prefect's own at INFO, to the console and the API. (Prefect's
-    # logging setup replaces pytest's capture handler: records are read from the console.)
+    # Run loggers at DEBUG, Prefect's own at INFO (the deployments log at INFO).
     caplog.set_level(logging.INFO, logger="prefect")
     caplog.set_level(logging.DEBUG, logger="prefect.flow_runs")
     caplog.set_level(logging.DEBUG, logger="prefect.task_runs")
@@ -205,15 +222,18 @@ def test_forged_events_start_nothing_and_the_canary_is_nowhere(
     from_api, _ = api_text(all_ids)
     in_db = database_text(database_file())
     console = capfd.readouterr()
-    captured = console.out + console.err
+    captured = "\n".join(records)
 
     assert control in captured  # the search sees a leak of this kind
+    for _, named in CASES.values():
+        assert named in captured  # each run's failure was logged, and searched
     assert control in from_api
     assert control in in_db
     assert INJECT in from_api  # the forged values were stored, as literal text
     assert INJECT in in_db
     for where, text in {
-        "log records on the console": captured,
+        "log records": captured,
+        "console": console.out + console.err,
         "API": from_api,
         "database": in_db,
     }.items():

@@ -414,8 +414,25 @@ def notification(**values: Any) -> str:
         ({"size": -1}, "object size"),
     ],
 )
-def test_an_unsafe_value_in_any_field_parks_the_message_and_emits_nothing(
-    aws: Aws, caplog: pytest.LogCaptureFixture, canary: str, values: dict[str, Any], named: str
+def test_an_unsafe_value_in_any_field_makes_the_message_bad(
+    canary: str, values: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(BadMessageError) as info:
+        parse_body(notification(**values))
+    reason = str(info.value)
+    assert named in reason
+    assert canary not in reason
+    assert LONG_KEY not in reason  # shown cut short
+    assert "\n" not in reason  # shown escaped
+    assert "\x1b" not in reason
+    assert "\u202e" not in reason
+
+
+@pytest.mark.parametrize(
+    "values", [{"bucket": INJECT}, {"key": LONG_KEY.replace("kk", "k\x1b", 1)}]
+)
+def test_a_message_with_an_unsafe_value_is_parked_and_emits_nothing(
+    aws: Aws, caplog: pytest.LogCaptureFixture, canary: str, values: dict[str, Any]
 ) -> None:
     body = notification(**values)
     aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=body)
@@ -430,12 +447,11 @@ def test_an_unsafe_value_in_any_field_parks_the_message_and_emits_nothing(
     ]
     assert parked["Body"] == body  # kept whole for a re-drive once understood
     reason = parked["MessageAttributes"]["reason"]["StringValue"]
-    assert named in reason
-    assert canary not in caplog.text
+    assert "is not" in reason
     for text in [reason, *(r.getMessage() for r in caplog.records)]:
-        assert LONG_KEY not in text  # shown cut short
-        assert "\n" not in text  # shown escaped: one line per record
-        assert "\x1b" not in text
+        assert canary not in text
+        assert values.get("key", "k" * 100) not in text  # shown cut short
+        assert "\x1b" not in text  # shown escaped
 
 
 def test_an_uploaded_key_with_an_interpolation_starts_nothing(
