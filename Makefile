@@ -102,7 +102,7 @@ deploy: install ## build + push the image (Docker engine, IMAGE_REPOSITORY) and 
 deploy-no-build: install ## register the deployments without building: IMAGE=repo:tag (pushed), or POOL=<process pool> WORKDIR=$$PWD
 	$(BIN)/python -m flows.deploy deploy --no-build --pool $(POOL) $(if $(IMAGE),--image $(IMAGE)) $(if $(WORKDIR),--workdir $(WORKDIR))
 
-bridge: install ## run the S3 -> Prefect event bridge here (SALES_BRIDGE_QUEUE_URL, SALES_LANDING_PREFIX, PREFECT_API_URL)
+bridge: install ## run the S3 -> Prefect event bridge here (SALES_BRIDGE_QUEUE_URL, SALES_LANDING_BUCKET, SALES_LANDING_PREFIX, PREFECT_API_URL)
 	$(BIN)/python -m flows.bridge
 
 image: ## optional: build the image without a Docker engine (buildah; needs the base image's registry)

@@ -13,7 +13,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
 from flows import config_checks
 from tasks.clean import CleanParams
@@ -409,17 +409,46 @@ def extra_columns(cfg: AppConfig) -> list[str]:
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
     """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
 
-    Keys this code no longer knows are an error naming ``where`` the text came from; extra
-    LightGBM parameters under ``model.hyperparameters`` (added with ``+``) are kept.
+    Keys this code no longer knows are an error naming ``where`` the text came from, and so
+    is any ``${...}``: a resolved config has none, and resolving one from a stored file
+    would let whoever wrote it read this process's environment (``oc.env``). Extra LightGBM
+    parameters under ``model.hyperparameters`` (added with ``+``) are kept.
     """
     try:
         loaded = OmegaConf.create(text)
-        base = OmegaConf.structured(AppConfig)
-        with open_dict(base.model.hyperparameters):
-            node = OmegaConf.merge(base, loaded)
+        interpolated = interpolation_in(loaded)
+        if interpolated is None:
+            base = OmegaConf.structured(AppConfig)
+            with open_dict(base.model.hyperparameters):
+                node = OmegaConf.merge(base, loaded)
     except Exception as exc:
         raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
+    if interpolated is not None:
+        raise ValueError(
+            f"config at {where} holds an interpolation at {interpolated}: a resolved config "
+            "has none; it is not loaded (rewrite the file from the run's config.yaml)"
+        )
     return to_app_config(node)  # type: ignore[arg-type]
+
+
+def interpolation_in(node: Any, path: str = "") -> str | None:
+    """The dotted path of the first ``${...}`` value in an OmegaConf ``node``, or None."""
+    if isinstance(node, DictConfig):
+        keys: list[Any] = list(node.keys())
+    elif isinstance(node, ListConfig):
+        keys = list(range(len(node)))
+    else:
+        return None
+    for key in keys:
+        where = f"{path}.{key}" if path else str(key)
+        if OmegaConf.is_interpolation(node, key):
+            return where
+        if OmegaConf.is_missing(node, key):
+            continue
+        found = interpolation_in(node[key], where)
+        if found is not None:
+            return found
+    return None
 
 
 def load_comparable(

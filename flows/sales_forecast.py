@@ -11,8 +11,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
+from flows import trigger
 from flows.steps import Steps
-from flows.trigger import upload_overrides
 from tasks import drift, monitoring, publish, registry, release, report, storage
 from tasks.evaluate import BacktestResult, check_history
 from tasks.stages import (
@@ -35,18 +35,23 @@ forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 
 
 @flow(name="sales-forecast", log_prints=False)
-def sales_forecast(
+def sales_forecast(  # noqa: PLR0915 (the flow becomes a short list of steps over a run plan next)
     overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
 
-    ``s3_object`` (``{"bucket": ..., "key": ...}``, from an upload event) makes the run read
-    the landing prefix that holds that object.
+    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``, from an upload event) makes
+    the run read the landing prefix that holds that object; it is checked against the
+    landing allow-list before anything else, and reaches the config only as data.
     """
+    upload = None
     if s3_object is not None:
-        overrides = upload_overrides(s3_object, overrides or [])
+        upload = trigger.checked_upload(s3_object, trigger.landing_from_env())
+        overrides = trigger.upload_overrides(upload, overrides or [])
     node = conf.compose_config(overrides)
     cfg = conf.to_app_config(node)
+    if upload is not None:
+        trigger.check_composed(upload, overrides or [], cfg.data.input_path)
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     run = publish.RunInfo(
@@ -138,7 +143,7 @@ def sales_forecast(
             steps=steps.records,
             series_keys=list(cfg.data.series_keys),
         ),
-        "trigger": s3_object,
+        "trigger": upload.as_dict() if upload else None,
     }
     config_yaml = conf.resolved_yaml(node)
 

@@ -319,7 +319,9 @@ def test_an_upload_starts_one_run_on_that_file_and_its_history(stack: Stack) -> 
     )
     seconds = time.perf_counter() - start
     assert run.state.is_completed(), f"{run.state}\n{stack.logs()}"
-    assert run.parameters["s3_object"] == {"bucket": LANDING, "key": key}
+    etag = stack.s3.head_object(Bucket=LANDING, Key=key)["ETag"].strip('"')
+    triggered_by = {"bucket": LANDING, "key": key, "etag": etag}
+    assert run.parameters["s3_object"] == triggered_by
 
     wait_for(stack.queue_empty, 60, "the bridge to drain the queue")
     bridge_log = stack.bridge.output()
@@ -331,6 +333,7 @@ def test_an_upload_starts_one_run_on_that_file_and_its_history(stack: Stack) -> 
     assert stack.runs("daily") == []
 
     manifest = stack.manifest(str(run.id))
+    assert manifest["trigger"] == triggered_by  # the checked values
     files = sorted(f["path"] for f in manifest["input"]["files"])
     assert files == sorted(f"s3://{LANDING}/{k}" for k in [*stack.history, key])
     run_prefix = manifest["run_dir"].removeprefix(f"s3://{OUT_BUCKET}/") + "/"

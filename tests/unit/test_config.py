@@ -148,3 +148,27 @@ def test_no_config_key_can_hold_a_secret(data: str, monkeypatch: pytest.MonkeyPa
     keys = _keys(conf.as_dict(conf.compose_config([f"data={data}"])))
     secret_like = [k for k in keys if re.search(r"secret|password|token|access_key", k, re.I)]
     assert secret_like == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("name: synthetic", "name: ${oc.env:SALES_TEST_CANARY}", "data.name"),
+        ("- north", "- ${oc.env:SALES_TEST_CANARY}", "data.allowed_categories.region.0"),
+        ("objective: tweedie", "objective: ${data.name}", "model.hyperparameters.objective"),
+    ],
+)
+def test_a_stored_config_with_an_interpolation_is_not_resolved(
+    canary: str, old: str, new: str, where: str
+) -> None:
+    """A registered champion's config.yaml is outside input: a planted ``${oc.env:...}`` in
+    it must not read this process's environment when the next run compares against it."""
+    text = conf.resolved_yaml(conf.compose_config([]))
+    assert conf.from_resolved_yaml(text, "champion").data.name == "synthetic"
+    planted = text.replace(old, new, 1)
+    assert planted != text
+    other, problem = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    assert other is None
+    assert problem is not None
+    assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
+    assert canary not in problem
