@@ -10,6 +10,7 @@ A method returns unique_id, date, ``forecast`` and, when it gives intervals itse
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -208,11 +209,20 @@ def ours(history: pl.DataFrame, future: pl.DataFrame, ds: Dataset) -> pl.DataFra
     return future.select("unique_id", "date").join(out, on=["unique_id", "date"], how="left")
 
 
+# Chosen on the windows before the scored ones (mean relative WAPE change over the four
+# data sets' first three windows): min_data_in_leaf 100 helps the mean-scaled model
+# (-1.6%) and hurts the standardised one (+1.5%), which keeps the project's 20.
+SCALED_OVERRIDES: dict[str, dict[str, Any]] = {"mean": {"min_data_in_leaf": 100}, "standard": {}}
+
+
 def scaled_lgbm(scaling: str) -> Method:
     """The pipeline's LightGBM with a per-series target scaling (a candidate of the ensemble)."""
 
     def run(history: pl.DataFrame, future: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
-        out = pipeline.scaled_lgbm_forecast(history, future, _ours_settings(ds), scaling)
+        base = _ours_settings(ds)
+        hyper = {**base.hyperparameters, **SCALED_OVERRIDES[scaling]}
+        settings = dataclasses.replace(base, hyperparameters=hyper)
+        out = pipeline.scaled_lgbm_forecast(history, future, settings, scaling)
         return future.select("unique_id", "date").join(out, on=["unique_id", "date"], how="left")
 
     return run
