@@ -137,6 +137,13 @@ def test_conformal_and_weights_use_only_earlier_windows() -> None:
     a = combine.combine(preds, recipe, [4])["forecast"].to_numpy()
     b = combine.combine(shifted, recipe, [4])["forecast"].to_numpy()
     np.testing.assert_allclose(a, b)
+    menu = [combine.Recipe(recipe.candidates, top=t) for t in (1, 2, 99)]
+    ma, mb = combine.combine_menu(preds, menu, [3, 4]), combine.combine_menu(shifted, menu, [3, 4])
+    assert ma.choice == mb.choice
+    np.testing.assert_allclose(
+        ma.rows.filter(pl.col("window") == 4)["forecast"].to_numpy(),
+        mb.rows.filter(pl.col("window") == 4)["forecast"].to_numpy(),
+    )
     qa = conformal.conformal(preds["seasonal_naive"], [4], 3).sort("unique_id", "date")
     qb = conformal.conformal(shifted["seasonal_naive"], [4], 3).sort("unique_id", "date")
     np.testing.assert_allclose(qa["p10"].to_numpy(), qb["p10"].to_numpy())
