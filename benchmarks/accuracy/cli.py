@@ -22,12 +22,14 @@ LGBM_MEMBERS = ("lgbm_mean", "lgbm_standard")
 CANDIDATES = (LGBM_AVERAGE, "seasonal_naive", "moving_average", "naive", "auto_ets")
 MENU_TOPS = (1, 2, 99)  # best candidate | inverse-WAPE top 2 | inverse-WAPE over all
 LOOKBACK = 3
+SPREAD_WEIGHT = 4.0  # interval scale = mean |forecast| + 4 x the candidates' mean s.d.
 RECIPE_DOC = {
     "candidates": list(CANDIDATES),
     "lgbm_avg": list(LGBM_MEMBERS),
     "menu": "best single | inverse-WAPE top 2 | inverse-WAPE all",
     "weights_from": f"the {LOOKBACK} windows before each window",
     "menu_choice_from": f"each recipe's WAPE on the {LOOKBACK} windows before (from window 1)",
+    "interval_scale": f"mean |forecast| + {SPREAD_WEIGHT} x candidates' s.d., per series",
 }
 TABLE_METHODS = [*score.ANCHORS, "ours", *LGBM_MEMBERS, ENSEMBLE]
 
@@ -35,7 +37,9 @@ TABLE_METHODS = [*score.ANCHORS, "ours", *LGBM_MEMBERS, ENSEMBLE]
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Arguments."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__)
-    p.add_argument("--datasets", nargs="+", default=list(data.DATASETS))
+    p.add_argument(
+        "--datasets", nargs="+", default=list(data.DEFAULT_DATASETS), choices=list(data.DATASETS)
+    )
     p.add_argument("--methods", nargs="+", default=None, help="default: all")
     p.add_argument("--windows", type=int, default=6, help="windows run (calibration + scoring)")
     p.add_argument("--score-windows", type=int, default=3, help="latest windows scored")
@@ -73,9 +77,11 @@ def ensemble(
     candidates = tuple(c for c in CANDIDATES if c in preds)
     menu = [combine.Recipe(candidates, lookback=LOOKBACK, top=t) for t in MENU_TOPS]
     result = combine.combine_menu(preds, menu, scoring, lookback=LOOKBACK)
+    spread = conformal.candidate_spread(combine.wide(preds, candidates), candidates)
     parts = []
     for k in scoring:
-        run = result.runs[result.choice[k]]
+        run = result.runs[result.choice[k]].join(spread, on=["window", "unique_id"], how="left")
+        run = conformal.interval_scale(run, SPREAD_WEIGHT)
         cal = run.filter(pl.col("window").is_between(max(1, k - n_cal), k - 1))
         now = run.filter(pl.col("window") == k)
         parts.append(conformal.apply(now, conformal.step_quantiles(cal)))

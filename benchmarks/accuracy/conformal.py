@@ -6,7 +6,8 @@ series' interval scale in that window, the mean |point forecast| of the series o
 window (known at the origin; the mean |y| of the last season of history where that is
 zero), and per horizon step the empirical q-quantile of those scaled residuals, times the
 series' scale now, is added to the point forecast: ``p_q = forecast + s · Q_step(q)``,
-clipped at zero. Works for any point forecaster. Scaling by the forecast level rather than
+clipped at zero. Works for any point forecaster; a combination can add the candidates'
+disagreement to the scale (:func:`candidate_spread`). Scaling by the forecast level rather than
 the history's level follows a level shift as soon as the forecast does (measured: the
 weekly panel's 80% coverage 70% → 75%, the others within 1 point).
 """
@@ -32,11 +33,27 @@ def series_scale(history: pl.DataFrame, season: int) -> pl.DataFrame:
     )
 
 
-def interval_scale(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with ``iscale``: mean |forecast| per (window, series), else ``scale``, else 1."""
+def interval_scale(rows: pl.DataFrame, spread_weight: float = 0.0) -> pl.DataFrame:
+    """``rows`` with ``iscale``: mean |forecast| per (window, series), else ``scale``, else 1.
+
+    With a ``spread`` column (see :func:`candidate_spread`), ``spread_weight`` times it is
+    added: where the candidates disagree, the interval widens.
+    """
     level = pl.col("forecast").abs().mean().over("window", "unique_id")
+    if "spread" in rows.columns and spread_weight:
+        level = level + spread_weight * pl.col("spread").fill_null(0.0)
     fallback = pl.when(pl.col("scale") > 0).then(pl.col("scale")).otherwise(1.0)
     return rows.with_columns(pl.when(level > 0).then(level).otherwise(fallback).alias("iscale"))
+
+
+def candidate_spread(table: pl.DataFrame, candidates: Sequence[str]) -> pl.DataFrame:
+    """window, unique_id, spread: the mean over steps of the candidates' standard deviation."""
+    sd = pl.concat_list(list(candidates)).list.std().alias("sd")
+    return (
+        table.with_columns(sd)
+        .group_by("window", "unique_id")
+        .agg(pl.col("sd").mean().alias("spread"))
+    )
 
 
 def step_quantiles(

@@ -53,7 +53,10 @@ DATASETS: dict[str, Dataset] = {
     "pbs": Dataset("pbs", "1mo", "MS", 12, 12, "AU", False),
     "ansett": Dataset("ansett", "1w", "W-MON", 13, 52, "AU", False, (52,)),
     "synthetic": Dataset("synthetic", "1d", "D", 28, 7, "US", True, (7,)),
+    # not run by default: PBS with its zero-heavy series kept (only all-zero ones dropped)
+    "pbs_sparse": Dataset("pbs_sparse", "1mo", "MS", 12, 12, "AU", False),
 }
+DEFAULT_DATASETS = ("aus_retail", "pbs", "ansett", "synthetic")
 
 
 def _packaged_csv(resource: str) -> tuple[pl.DataFrame, str]:
@@ -61,7 +64,7 @@ def _packaged_csv(resource: str) -> tuple[pl.DataFrame, str]:
     return pl.read_csv(data), hashlib.sha256(data).hexdigest()
 
 
-def pbs_panel() -> pl.DataFrame:
+def pbs_panel(max_zero_share: float = PBS_MAX_ZERO_SHARE) -> pl.DataFrame:
     """PBS cost per ATC2 x (concession, type), monthly; sparse and short series dropped."""
     raw, _ = _packaged_csv("fpp3/PBS.csv")
     frame = raw.select(
@@ -74,7 +77,9 @@ def pbs_panel() -> pl.DataFrame:
         pl.len().alias("months"), (pl.col("revenue") == 0).mean().alias("zero_share")
     )
     keep = stats.filter(
-        (pl.col("months") >= PBS_MIN_MONTHS) & (pl.col("zero_share") <= PBS_MAX_ZERO_SHARE)
+        (pl.col("months") >= PBS_MIN_MONTHS)
+        & (pl.col("zero_share") <= max_zero_share)
+        & (pl.col("zero_share") < 1.0)
     )
     frame = frame.join(keep.select("region", "product_type"), on=["region", "product_type"])
     return pipeline.panel_from_periods(frame, "1mo", "zero")
@@ -98,6 +103,7 @@ def _loaders(data_dir: Path) -> dict[str, Callable[[], pl.DataFrame]]:
         "pbs": pbs_panel,
         "ansett": ansett_panel,
         "synthetic": lambda: pipeline.synthetic_panel(data_dir),
+        "pbs_sparse": lambda: pbs_panel(max_zero_share=1.0),
     }
 
 
