@@ -2,7 +2,8 @@
 
 Hydra validates the overrides against the structured config before any work starts; the
 flow then composes the same config from the same override strings, so a local run and a
-deployment run of the same overrides are the same run.
+deployment run of the same overrides are the same run. Without ``PREFECT_API_URL`` the
+run gets its own API server that dies with it, even on SIGKILL (:mod:`flows.local_server`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ PREFECT_DEFAULTS = {
 def main(cfg: DictConfig) -> None:
     """Run the ``sales-forecast`` flow with this job's overrides."""
     from flows.config import to_app_config
-    from flows.sales_forecast import sales_forecast
 
     to_app_config(cfg)  # fail on bad values (e.g. an unknown frequency) before Prefect starts
+    from flows.local_server import ensure_api
+    from flows.sales_forecast import sales_forecast
+
+    ensure_api()  # PREFECT_API_URL, or a local API server that cannot outlive this process
     sales_forecast(overrides=list(HydraConfig.get().overrides.task))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,6 @@ QUALITY_HISTORY = "quality_history.parquet"
 REALISED_HISTORY = "realised_history.parquet"
 PROFILE_FILE = "profile.json"
 LOCK_TIMEOUT_SECONDS = 60.0
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Settings = storage.StorageSettings | None
 
 
@@ -83,19 +81,11 @@ def read_serving_history(
 
     Adds ``run_id`` and ``as_of`` (from the path); ``None`` when nothing was published.
     """
-    root = serving.serving_root(output_path, model_name)
-    frames = []
-    for day in storage.list_names(root, settings=settings):
-        if not _DAY.match(day) or (since is not None and dt.date.fromisoformat(day) < since):
-            continue
-        for name in storage.list_names(storage.join(root, day), settings=settings):
-            if not name.endswith(".parquet") or name.startswith((".", "_")):
-                continue
-            frame = storage.read_parquet(storage.join(root, day, name), settings=settings)
-            frames.append(
-                frame.with_columns(
-                    pl.lit(name.removesuffix(".parquet")).alias("run_id"),
-                    pl.lit(dt.date.fromisoformat(day)).alias("as_of"),
-                )
-            )
+    frames = [
+        storage.read_parquet(copy.path, settings=settings).with_columns(
+            pl.lit(copy.run_id).alias("run_id"),
+            pl.lit(dt.date.fromisoformat(copy.day)).alias("as_of"),
+        )
+        for copy in serving.dated_copies(output_path, model_name, since, settings=settings)
+    ]
     return pl.concat(frames, how="diagonal_relaxed") if frames else None

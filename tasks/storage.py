@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import fsspec
 import polars as pl
 
+from tasks import faults
 from tasks.storage_errors import (
     S3_SCHEMES,
     InputNotFoundError,
@@ -445,19 +446,27 @@ def write_bytes_atomic(path: str, data: bytes, *, settings: StorageSettings | No
             fs.pipe_file(fs_path, data)
         return path
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        faults.checkpoint(f"tmp:{target}")  # test hook; a no-op unless set
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return str(target)
+
+
+def _temp_file(target: Path) -> tuple[int, str]:
+    """A new temp file next to ``target``: ``.{name}.{pid}.{random}.tmp`` (see
+    :func:`remove_stale_temp_files`)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.{os.getpid()}."
+    return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
 
 
 @functools.cache
@@ -524,6 +533,23 @@ def list_names(path: str, *, settings: StorageSettings | None = None) -> list[st
     return sorted(names - {"", fs_path.rstrip("/").rsplit("/", 1)[-1]})
 
 
+def remove(path: str, *, settings: StorageSettings | None = None) -> bool:
+    """Delete the file at ``path`` if there is one; False when a local file was missing."""
+    if not is_remote(path):
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        try:
+            fs.rm_file(fs_path)
+        except FileNotFoundError:
+            return False
+    return True
+
+
 def write_bytes_exclusive(
     path: str, data: bytes, *, settings: StorageSettings | None = None
 ) -> bool:
@@ -542,8 +568,7 @@ def write_bytes_exclusive(
                 return False
         return True
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
