@@ -155,7 +155,12 @@ def _prctl() -> Callable[..., int] | None:
 
 def _die_with(parent: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
     """What the child runs before exec: ask for SIGKILL when ``parent`` dies; if the parent
-    is gone already (it died before the request), die now."""
+    is gone already (it died before the request), die now.
+
+    The kernel sends the signal when the *thread* that forked the child ends: it is started
+    from the main thread (:func:`ensure_api` runs in the Hydra entry point), which ends only
+    with the process.
+    """
 
     def arrange() -> None:
         if prctl is None or prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:

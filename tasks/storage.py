@@ -462,8 +462,8 @@ def write_bytes_atomic(path: str, data: bytes, *, settings: StorageSettings | No
 
 
 def _temp_file(target: Path) -> tuple[int, str]:
-    """A new temp file next to ``target``: ``.{name}.{pid}.{random}.tmp`` (see
-    :func:`remove_stale_temp_files`)."""
+    """A new temp file next to ``target``: ``.{name}.{pid}.{random}.tmp``; the pid lets
+    :func:`tasks.recovery.remove_stale_temp_files` tell a dead writer's from a live one's."""
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}.{os.getpid()}."
     return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)

@@ -136,11 +136,31 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         assert "Starting local Prefect API server" not in output  # PREFECT_API_URL is used
         assert champion(h.baseline) is not None
         assert serving_follows_champion(h.baseline) == []
+        assert_checks_can_fail(h)
         yield h
     finally:
         server.stop()
         report = Path(os.environ.get("KILL_MATRIX_REPORT", root / "kill-matrix.json"))
         report.write_text(json.dumps(h.results, indent=2, sort_keys=True) + "\n")
+
+
+def assert_checks_can_fail(h: Harness) -> None:
+    """The checks report what the old order left: a champion without a run directory, and
+    serving behind the champion."""
+    out = h.copy_baseline("checks-can-fail")
+    version = champion(out)
+    assert version is not None
+    (run_dir(out, version) / "manifest.json").unlink()
+    assert champion_is_complete(out) == [
+        f"champion {version} has no run directory with manifest.json"
+    ]
+    pointer_file = out / "serving" / MODEL / "latest.json"
+    pointer = read_json(pointer_file)
+    pointer_file.write_text(json.dumps({**pointer, "model_version": "v-other"}))
+    (out / "serving" / MODEL / "latest.parquet").write_bytes(b"PAR1")
+    assert len(serving_follows_champion(out)) == 3
+    (out / "registry" / MODEL / ".champion.json.123.abcdefgh.tmp").write_text("{")
+    assert temp_files(out) == [f"registry/{MODEL}/.champion.json.123.abcdefgh.tmp"]
 
 
 def reference(h: Harness, name: str, extra: list[str]) -> tuple[list[str], list[str]]:
