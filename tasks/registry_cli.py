@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tasks import registry, storage
+from tasks import recovery, registry, storage
 
 DEFAULT_MODEL_NAME = "sales-forecast-synthetic"  # model.model_name of the default data
 
@@ -112,9 +112,15 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
     new = registry.rollback(
         out, name, args.version, actor=actor, reason=args.reason, settings=settings
     )
+    served = recovery.follow_champion(out, name, settings=settings)["pointer"] or {}
+    serving = (
+        f"serving {served['dated_uri']}"
+        if served.get("model_version") == new.version
+        else f"no forecasts of {new.version} were served yet: the next run serves them"
+    )
     return (
         f"rolled back {name}: champion is now {new.version} (was {new.previous or 'none'}); "
-        f"recorded as {new.actor}: {new.reason}"
+        f"recorded as {new.actor}: {new.reason}; {serving}"
     ), 0
 
 
