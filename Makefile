@@ -11,6 +11,8 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 ARGS        ?=
 PYTEST_ARGS ?=
+# Default suite in parallel (pytest-xdist): 2 workers fit the 2-core CI machine.
+UNIT_WORKERS ?= 2
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -60,7 +62,7 @@ browser:
 	fi
 
 unit: install browser
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck unit ## everything CI checks by default
 
