@@ -72,10 +72,10 @@ def stable_form(value: Any) -> Any:
 
 @functools.cache
 def code_digest() -> str:
-    """Digest of every ``tasks/*.py`` source file (computed once per process)."""
+    """Digest of every ``tasks/**/*.py`` source file, sub-packages too (once per process)."""
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
-        h.update(path.name.encode())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 

@@ -187,6 +187,21 @@ def test_code_version_is_the_package_digest() -> None:
     assert len(key) == 64
 
 
+def test_code_digest_covers_sub_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "stages.py").write_text("X = 1\n")
+    module = tmp_path / "model" / "features.py"
+    module.write_text("LAGS = [1, 7]\n")
+    monkeypatch.setattr(caching, "PACKAGE_DIR", tmp_path)
+    digest = caching.code_digest.__wrapped__
+    before = digest()
+    module.write_text("LAGS = [1, 14]\n")
+    edited = digest()
+    assert edited != before
+    module.rename(tmp_path / "features.py")  # the same source moved: a different digest
+    assert digest() not in {before, edited}
+
+
 def test_input_files_key_follows_the_files(tmp_path: Path) -> None:
     folder = tmp_path / "raw" / "date=2024-01-01"
     folder.mkdir(parents=True)
