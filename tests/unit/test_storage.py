@@ -177,7 +177,7 @@ def test_atomic_write_failure_keeps_old_file_and_leaves_no_temp(
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(storage.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         storage.write_bytes_atomic(str(target), b"new")
     assert target.read_bytes() == b"old"

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks.storage import StorageSettings, _fs
-from tasks.storage_errors import is_remote, storage_error
+from tasks.storage.errors import is_remote, storage_error
+from tasks.storage.files import StorageSettings, _fs
 
 
 class LockTimeoutError(TimeoutError):

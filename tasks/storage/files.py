@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import fsspec
 import polars as pl
 
-from tasks.storage_errors import (
+from tasks.storage.errors import (
     S3_SCHEMES,
     InputNotFoundError,
     PermanentStorageError,
@@ -560,7 +560,7 @@ def write_bytes_exclusive(
 
 
 # Locks live in their own module; imported last because it builds on the helpers above.
-from tasks.storage_locks import LockTimeoutError, lock  # noqa: E402
+from tasks.storage.locks import LockTimeoutError, lock  # noqa: E402
 
 __all__ = [
     "DATA_SUFFIXES",
