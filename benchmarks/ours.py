@@ -10,7 +10,8 @@ import polars as pl
 
 from benchmarks.measure import Recorder
 from flows import config as conf
-from tasks import aggregate, clean, evaluate, features, forecast, ingest, quality, train
+from tasks import evaluate, features, forecast, quality, train
+from tasks.data import aggregate, clean, ingest
 
 PREP_STAGES = ("ingest", "clean", "panel", "features")
 E2E_STAGES = (*PREP_STAGES, "train", "forecast")

@@ -15,14 +15,14 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from tasks.aggregate import check_frequency
-from tasks.clean import CleanParams
-from tasks.defects import DefectRates
+from tasks.data.aggregate import check_frequency
+from tasks.data.clean import CleanParams
+from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from tasks.data.sources.defects import DefectRates
+from tasks.data.sources.generate import GeneratorSpec
 from tasks.drift import DriftParams
 from tasks.evaluate import BacktestParams
 from tasks.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
-from tasks.generate import GeneratorSpec
-from tasks.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from tasks.quality import Limit, QualityParams
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"

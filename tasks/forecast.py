@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.aggregate import offset
+from tasks.data.aggregate import offset
 from tasks.features import TARGET, FeatureSpec, build_features
 from tasks.train import TrainedModel, predict
 

@@ -17,7 +17,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import alerts, drift, monitoring_store, quality, realised, storage, train
-from tasks.clean import CleanResult
+from tasks.data.clean import CleanResult
 from tasks.stages import IO_RETRY
 
 Settings = storage.StorageSettings | None

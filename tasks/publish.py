@@ -19,11 +19,11 @@ from typing import Any
 import polars as pl
 
 from tasks import storage, train
-from tasks.aggregate import PanelResult
-from tasks.clean import CleanResult
+from tasks.data.aggregate import PanelResult
+from tasks.data.clean import CleanResult
+from tasks.data.ingest import RawSource
+from tasks.data.schemas import SCHEMA_VERSIONS
 from tasks.evaluate import BacktestResult
-from tasks.ingest import RawSource
-from tasks.schemas import SCHEMA_VERSIONS
 
 PACKAGES = (
     "sales-forecast",

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from tasks.clean import CleanResult, reason_counts
+from tasks.data.clean import CleanResult, reason_counts
 from tasks.quality_checks import (
     DataQualityError,
     Limit,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.ingest import REQUIRED_COLUMNS
+from tasks.data.ingest import REQUIRED_COLUMNS
 
 
 def rate(part: int, whole: int) -> float | None:

@@ -19,6 +19,7 @@ import polars as pl
 
 from tasks import report_monitoring as monitoring
 from tasks import report_plots as plots
+from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.metrics import METHODS, score_methods
 from tasks.report_format import (
     STYLE,
@@ -35,7 +36,6 @@ from tasks.report_format import (
     stamp,
     table,
 )
-from tasks.schemas import QUARANTINE_REASONS
 
 TOP_FEATURES = 15
 METHOD_LABELS = plots.METHOD_LABELS

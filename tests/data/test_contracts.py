@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks import aggregate, clean, ingest
-from tasks.generate import DatasetInfo, DefectRates, GeneratorSpec, generate_frame, write_dataset
-from tasks.schemas import CleanDaily, Panel, Quarantine, validate
+from tasks.data import aggregate, clean, ingest
+from tasks.data.sources.generate import DatasetInfo, DefectRates, GeneratorSpec, generate_frame, write_dataset
+from tasks.data.schemas import CleanDaily, Panel, Quarantine, validate
 
 KEYS = ["region", "product_type"]
 RAW_CONTRACT = {

@@ -237,7 +237,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from moto.server import ThreadedMotoServer
 
     from flows import config as conf
-    from tasks.generate import write_dataset
+    from tasks.data.sources.generate import write_dataset
 
     root = tmp_path_factory.mktemp("deploy-e2e")
     logs = root / "logs"

@@ -16,7 +16,9 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks import aggregate, clean, features, forecast, generate, ingest, train
+from tasks import features, forecast, train
+from tasks.data import aggregate, clean, ingest
+from tasks.data.sources import generate
 
 
 @dataclass(frozen=True)

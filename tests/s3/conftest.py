@@ -72,7 +72,7 @@ def prefix() -> str:
 def raw_dataset(s3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The small synthetic data set, generated locally and uploaded to ``s3://BUCKET/raw/``."""
     from flows import config as conf
-    from tasks.generate import write_dataset
+    from tasks.data.sources.generate import write_dataset
 
     spec = conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL)))
     local: Path = tmp_path_factory.mktemp("raw") / "raw"

@@ -15,8 +15,9 @@ import pytest
 from faults import Fault, FaultProxy
 from s3_support import BUCKET, FAKE_SECRET
 
-from tasks import ingest, storage
+from tasks import storage
 from tasks.caching import InputFiles
+from tasks.data import ingest
 from tasks.storage import files
 
 HIDDEN = ["date=2024-01-01/_SUCCESS", "_temporary/0/part-0.parquet", ".staging/part-0.csv"]

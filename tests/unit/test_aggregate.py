@@ -8,8 +8,8 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
-from tasks import aggregate
-from tasks.schemas import Panel, validate
+from tasks.data import aggregate
+from tasks.data.schemas import Panel, validate
 
 D = dt.date
 KEYS = ["region", "product_type"]

@@ -21,10 +21,10 @@ import pytest
 from prefect import task
 
 from tasks import caching
-from tasks.aggregate import PanelResult
 from tasks.caching import BundleSerializer, ContentInputs, InputFiles, frame_digest, stable_form
-from tasks.clean import CleanParams, CleanResult
-from tasks.ingest import FileGroup, RawSource
+from tasks.data.aggregate import PanelResult
+from tasks.data.clean import CleanParams, CleanResult
+from tasks.data.ingest import FileGroup, RawSource
 from tasks.storage import InputNotFoundError
 from tasks.train import TrainedModel
 

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import clean
-from tasks.clean import CleanParams, ReconciliationError
-from tasks.schemas import QUARANTINE_REASONS
+from tasks.data import clean
+from tasks.data.clean import CleanParams, ReconciliationError
+from tasks.data.schemas import QUARANTINE_REASONS
 
 D = dt.date
 KEYS = ["region", "product_type"]

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import aggregate, evaluate, forecast, train
+from tasks import evaluate, forecast, train
+from tasks.data import aggregate
 from tasks.features import DEFAULT_SEASON, build_features, resolve_spec
 
 KEYS = ["region", "product_type"]

@@ -14,8 +14,8 @@ import holidays
 import polars as pl
 import pytest
 
-from tasks import generate as gen
-from tasks.generate import (
+from tasks.data.sources import generate as gen
+from tasks.data.sources.generate import (
     DatasetInfo,
     DefectRates,
     GeneratorSpec,
@@ -436,7 +436,7 @@ def test_for_rows_hits_the_target() -> None:
 
 
 def test_cli_writes_then_reuses(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="tasks.generate")
+    caplog.set_level(logging.INFO, logger="tasks.data.sources.generate")
     out = tmp_path / "cli"
     args = ["--out", str(out), "--rows", "2e3", "--days", "5", "--format", "csv"]
     assert gen.main(args) == 0

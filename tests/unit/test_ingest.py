@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks import ingest, storage
-from tasks.ingest import RawSchemaError
+from tasks import storage
+from tasks.data import ingest
+from tasks.data.ingest import RawSchemaError
 from tasks.storage import InputNotFoundError
 
 D = dt.date

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks import aggregate, clean, monitoring_store, quality
+from tasks import monitoring_store, quality
+from tasks.data import aggregate, clean
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

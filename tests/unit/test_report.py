@@ -21,9 +21,9 @@ import polars as pl
 import pytest
 
 from tasks import report
+from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.evaluate import gate
 from tasks.metrics import score_by, score_methods
-from tasks.schemas import QUARANTINE_REASONS
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

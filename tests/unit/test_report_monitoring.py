@@ -17,8 +17,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import aggregate, clean, drift, quality, realised, report_plots
+from tasks import drift, quality, realised, report_plots
 from tasks import report_monitoring as rm
+from tasks.data import aggregate, clean
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

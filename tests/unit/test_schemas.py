@@ -10,8 +10,8 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from tasks import schemas
-from tasks.schemas import (
+from tasks.data import schemas
+from tasks.data.schemas import (
     CleanDaily,
     DataValidationError,
     Features,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
+from tasks.data.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
 
 REASON = "reason"
 ROW_INDEX = "__row_index"  # scan position, while flagging only

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from tasks import storage
-from tasks.schemas import RawSales
+from tasks.data.schemas import RawSales
 
 REQUIRED_COLUMNS = ("date", "region", "product_type", "revenue")
 OPTIONAL_COLUMNS: dict[str, pl.DataType] = {

@@ -28,13 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tasks.defects import (
-    DEFECT_NAMES,
-    DefectRates,
-    add_duplicates_and_arrival,
-    count_defects,
-    inject_row_defects,
-)
+from tasks.data.sources.defects import DEFECT_NAMES, DefectRates, add_duplicates_and_arrival, count_defects, inject_row_defects
 
 logger = logging.getLogger(__name__)
 
