@@ -98,7 +98,7 @@ def compare_forecasts(
 ) -> dict[str, Any]:
     """Train and forecast on both sides: same rows, forecasts within ``FORECAST_RTOL``."""
     from flows import config as conf
-    from tasks import forecast, train
+    from tasks.model import forecast, train
 
     cfg = ours.config(p.overrides)
     spec = conf.feature_spec(cfg)

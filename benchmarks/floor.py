@@ -64,8 +64,8 @@ def scan_to_daily(p: BenchParams) -> pl.DataFrame:
 
 def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
     """Seconds of ``lgb.Dataset`` + ``lgb.train`` alone on the pipeline's own matrix."""
-    from tasks import train
-    from tasks.features import SCALE, TARGET
+    from tasks.model import train
+    from tasks.model.features import SCALE, TARGET
 
     rows = train.training_rows(features, p.normalize)
     categories = train.category_levels(rows, p.categorical_columns)
@@ -91,7 +91,7 @@ def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
 def ours_train(features: pl.DataFrame, p: BenchParams) -> float:
     """Seconds of ``tasks.train.train_model`` on the same features (as the ``ours`` case)."""
     from flows import config as conf
-    from tasks import train
+    from tasks.model import train
 
     spec = conf.feature_spec(conf.to_app_config(conf.compose_config(p.overrides)))
     start = time.perf_counter()

@@ -79,7 +79,7 @@ def compose(
 ) -> BenchParams:
     """Compose the project's default config for ``input_path`` and map it for the cases."""
     from flows import config as conf
-    from tasks.features import CALENDAR_COLUMNS
+    from tasks.model.features import CALENDAR_COLUMNS
 
     overrides = [*data_overrides(input_path), *extra_overrides]
     if backtest_windows is not None:

@@ -14,7 +14,8 @@ from flows import config as conf
 from flows.steps import Steps
 from flows.trigger import upload_overrides
 from tasks import drift, monitoring, publish, registry, release, report, storage
-from tasks.evaluate import BacktestResult
+from tasks.model.backtest import BacktestResult
+from tasks.model.train import TrainedModel
 from tasks.stages import (
     aggregate_task,
     clean_task,
@@ -26,7 +27,6 @@ from tasks.stages import (
     prepare_aus_retail_task,
     train_task,
 )
-from tasks.train import TrainedModel
 
 MAX_PROMOTION_ATTEMPTS = 3  # re-evaluate when another run moved the champion meanwhile
 evaluate_champion_task = evaluate_task.with_options(name="evaluate-champion")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tasks.features import SCALE, SCALED_PREFIXES, TARGET
+from tasks.model.features import SCALE, SCALED_PREFIXES, TARGET
 
 PROFILE_VERSION = 1
 NULL_BUCKET = "__null__"

@@ -16,8 +16,9 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import alerts, drift, monitoring_store, quality, realised, storage, train
+from tasks import alerts, drift, monitoring_store, quality, realised, storage
 from tasks.data.clean import CleanResult
+from tasks.model import train
 from tasks.stages import IO_RETRY
 
 Settings = storage.StorageSettings | None

@@ -18,12 +18,13 @@ from typing import Any
 
 import polars as pl
 
-from tasks import storage, train
+from tasks import storage
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
 from tasks.data.schemas import SCHEMA_VERSIONS
-from tasks.evaluate import BacktestResult
+from tasks.model import train
+from tasks.model.backtest import BacktestResult
 
 PACKAGES = (
     "sales-forecast",

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks.features import TARGET
-from tasks.metrics import metric_exprs
+from tasks.model.features import TARGET
+from tasks.model.metrics import metric_exprs
 from tasks.monitoring_store import upsert
 
 PAIR_COLUMNS = ("run_id", "origin", "step", "date", "forecast", "actual", "realised_by")

@@ -16,7 +16,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import evaluate, publish, registry, report, serving, storage, train
+from tasks import publish, registry, report, serving, storage
+from tasks.model import backtest as evaluate
+from tasks.model import train
 from tasks.stages import IO_RETRY
 
 SUMMARY_KEY = "sales-forecast-summary"

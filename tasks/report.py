@@ -20,7 +20,7 @@ import polars as pl
 from tasks import report_monitoring as monitoring
 from tasks import report_plots as plots
 from tasks.data.schemas import QUARANTINE_REASONS
-from tasks.metrics import METHODS, score_methods
+from tasks.model.metrics import METHODS, score_methods
 from tasks.report_format import (
     STYLE,
     Safe,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.features import FeatureSpec, build_features
+from tasks.model.features import FeatureSpec, build_features
 
 HERE = Path(__file__).resolve().parent
 INPUT = HERE / "features_input.csv"

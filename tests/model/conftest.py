@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks import features, forecast, train
 from tasks.data import aggregate, clean, ingest
 from tasks.data.sources import generate
+from tasks.model import features, forecast, train
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from flows import config as conf
-from tasks import evaluate, forecast
+from tasks.model import backtest as evaluate
+from tasks.model import forecast
 
 # Backtest WAPE on the default data (3 windows x 28 days x 24 daily series, default config:
 # tweedie, 300 rounds, seed 42), measured 2026-11-24: model 0.3392, seasonal naive 0.4589,

@@ -25,8 +25,8 @@ from tasks.caching import BundleSerializer, ContentInputs, InputFiles, frame_dig
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanParams, CleanResult
 from tasks.data.ingest import FileGroup, RawSource
+from tasks.model.train import TrainedModel
 from tasks.storage import InputNotFoundError
-from tasks.train import TrainedModel
 
 D = dt.date
 # One thread: LightGBM spends ~0.3 s spinning up a thread pool for a 60-row model.

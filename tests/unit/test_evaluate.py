@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.evaluate import (
+from tasks.model.backtest import (
     BacktestParams,
     backtest,
     backtest_window,
@@ -18,7 +18,7 @@ from tasks.evaluate import (
     origins,
     seasonal_naive,
 )
-from tasks.features import TARGET, FeatureSpec, build_features
+from tasks.model.features import TARGET, FeatureSpec, build_features
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

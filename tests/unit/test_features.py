@@ -12,7 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flows import config as conf
-from tasks.features import (
+from tasks.model.features import (
     CALENDAR_COLUMNS,
     DEFAULT_HORIZON,
     DEFAULT_LAGS,

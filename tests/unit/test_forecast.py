@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.features import TARGET, FeatureSpec, build_features
-from tasks.forecast import attach_promo, forecast_next, future_periods, recursive_forecast
-from tasks.train import TrainedModel, predict, to_matrix, train_model
+from tasks.model.features import TARGET, FeatureSpec, build_features
+from tasks.model.forecast import attach_promo, forecast_next, future_periods, recursive_forecast
+from tasks.model.train import TrainedModel, predict, to_matrix, train_model
 
 KEYS = ["region", "product_type"]
 HYPER = {

@@ -11,9 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import evaluate, forecast, train
 from tasks.data import aggregate
-from tasks.features import DEFAULT_SEASON, build_features, resolve_spec
+from tasks.model import backtest as evaluate
+from tasks.model import forecast, train
+from tasks.model.features import DEFAULT_SEASON, build_features, resolve_spec
 
 KEYS = ["region", "product_type"]
 FIRST, LAST = dt.date(2021, 1, 4), dt.date(2024, 12, 29)  # Monday .. Sunday: whole weeks

@@ -7,7 +7,7 @@ import math
 import polars as pl
 import pytest
 
-from tasks.metrics import METHODS, score, score_by, score_methods
+from tasks.model.metrics import METHODS, score, score_by, score_methods
 
 # errors (predicted - actual): +2, -2, +3, 0 → |err| sum 7, err sum 3, squares 17, Σ|actual| 100
 ACTUAL = [10.0, 20.0, 30.0, 40.0]

@@ -22,8 +22,8 @@ import pytest
 
 from tasks import report
 from tasks.data.schemas import QUARANTINE_REASONS
-from tasks.evaluate import gate
-from tasks.metrics import score_by, score_methods
+from tasks.model.backtest import gate
+from tasks.model.metrics import score_by, score_methods
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.features import SCALE, TARGET, FeatureSpec, build_features
-from tasks.train import (
+from tasks.model.features import SCALE, TARGET, FeatureSpec, build_features
+from tasks.model.train import (
     TrainedModel,
     category_levels,
     lgb_params,

@@ -16,7 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from tasks.features import SCALE, SCALED_PREFIXES, TARGET, FeatureSpec
+from tasks.model.features import SCALE, SCALED_PREFIXES, TARGET, FeatureSpec
 
 INCREASING = ("promo",)  # features the prediction must never fall with
 

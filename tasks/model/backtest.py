@@ -10,10 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from tasks.features import TARGET, FeatureSpec, build_features
-from tasks.forecast import recursive_forecast
-from tasks.metrics import score_by, score_methods
-from tasks.train import train_model
+from tasks.model.features import TARGET, FeatureSpec, build_features
+from tasks.model.forecast import recursive_forecast
+from tasks.model.metrics import score_by, score_methods
+from tasks.model.train import train_model
 
 
 @dataclass(frozen=True)

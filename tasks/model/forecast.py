@@ -9,8 +9,8 @@ from __future__ import annotations
 import polars as pl
 
 from tasks.data.aggregate import offset
-from tasks.features import TARGET, FeatureSpec, build_features
-from tasks.train import TrainedModel, predict
+from tasks.model.features import TARGET, FeatureSpec, build_features
+from tasks.model.train import TrainedModel, predict
 
 
 def future_periods(
