@@ -20,7 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks import serving, storage
+from tasks import storage
+from tasks.registry import serving
 
 QUALITY_HISTORY = "quality_history.parquet"
 REALISED_HISTORY = "realised_history.parquet"

@@ -9,7 +9,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks import monitoring_store, realised, serving
+from tasks import monitoring_store, realised
+from tasks.registry import serving
 
 KEYS = ["region", "product_type"]
 SERIES = [("north", "toys"), ("south", "food")]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tasks import registry, storage
-from tasks.registry_cli import main
+from tasks.registry.cli import main
 
 MODEL = "sales-forecast"
 REPO = Path(__file__).resolve().parents[2]

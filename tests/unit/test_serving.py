@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks import serving
+from tasks.registry import serving
 
 DAY = dt.date(2026, 11, 24)
 

@@ -506,6 +506,6 @@ def _record(at: _Store, event: str, version: str, **fields: Any) -> dict[str, An
 
 
 if __name__ == "__main__":
-    from tasks.registry_cli import main  # here, not at the top: the CLI imports this module
+    from tasks.registry.cli import main  # here, not at the top: the CLI imports this module
 
     raise SystemExit(main())

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tasks import registry, storage
+from tasks import storage
+from tasks.registry import versions as registry
 
 DEFAULT_MODEL_NAME = "sales-forecast-synthetic"  # model.model_name of the default data
 

@@ -1,0 +1,64 @@
+"""Model registry and serving location (plain Python: no Prefect).
+
+``versions`` registers every run's model as a version and moves the champion pointer
+(compare-and-swap under a lock), with a history of every event; ``serving`` writes the
+forecasts consumers read and their ``latest.json`` pointer; ``cli`` is the command line,
+``python -m tasks.registry``. The registry API is re-exported here:
+``from tasks import registry; registry.champion(output_path, model_name)``.
+"""
+
+from __future__ import annotations
+
+from tasks.registry.versions import (
+    CHAMPION_FILE,
+    EVENTS,
+    HISTORY_DIR,
+    LOCK_FILE,
+    LOCK_TIMEOUT_SECONDS,
+    VERSION_FILE,
+    Champion,
+    ModelVersion,
+    PromotionResult,
+    RegistryError,
+    UnknownVersionError,
+    VersionConflictError,
+    champion,
+    default_actor,
+    get_version,
+    history,
+    list_versions,
+    promote,
+    read_model_text,
+    register,
+    registry_path,
+    reject,
+    rollback,
+    version_path,
+)
+
+__all__ = [
+    "CHAMPION_FILE",
+    "EVENTS",
+    "HISTORY_DIR",
+    "LOCK_FILE",
+    "LOCK_TIMEOUT_SECONDS",
+    "VERSION_FILE",
+    "Champion",
+    "ModelVersion",
+    "PromotionResult",
+    "RegistryError",
+    "UnknownVersionError",
+    "VersionConflictError",
+    "champion",
+    "default_actor",
+    "get_version",
+    "history",
+    "list_versions",
+    "promote",
+    "read_model_text",
+    "register",
+    "registry_path",
+    "reject",
+    "rollback",
+    "version_path",
+]
