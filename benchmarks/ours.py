@@ -10,10 +10,10 @@ import polars as pl
 
 from benchmarks.measure import Recorder
 from flows import config as conf
-from tasks import quality
 from tasks.data import aggregate, clean, ingest
 from tasks.model import backtest as evaluate
 from tasks.model import features, forecast, train
+from tasks.monitoring import quality
 
 PREP_STAGES = ("ingest", "clean", "panel", "features")
 E2E_STAGES = (*PREP_STAGES, "train", "forecast")

@@ -20,10 +20,10 @@ from tasks.data.clean import CleanParams
 from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
-from tasks.drift import DriftParams
 from tasks.model.backtest import BacktestParams
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
-from tasks.quality import Limit, QualityParams
+from tasks.monitoring.drift import DriftParams
+from tasks.monitoring.quality import Limit, QualityParams
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"

@@ -13,9 +13,11 @@ from prefect.runtime import flow_run
 from flows import config as conf
 from flows.steps import Steps
 from flows.trigger import upload_overrides
-from tasks import drift, monitoring, publish, registry, release, report, storage
+from tasks import monitor as monitoring
+from tasks import publish, registry, release, report, storage
 from tasks.model.backtest import BacktestResult
 from tasks.model.train import TrainedModel
+from tasks.monitoring import drift
 from tasks.stages import (
     aggregate_task,
     clean_task,

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
-from tasks import quality, storage
+from tasks import storage
 from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
 from tasks.data import aggregate, clean, ingest
 from tasks.data.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
@@ -24,6 +24,7 @@ from tasks.data.schemas import Features as FeaturesSchema
 from tasks.data.sources import datasets, generate
 from tasks.model import backtest as evaluate
 from tasks.model import features, forecast, train
+from tasks.monitoring import quality
 
 RESULTS = BundleSerializer()
 

@@ -23,7 +23,8 @@ import polars as pl
 import pytest
 
 from flows import automations
-from tasks import alerts, drift
+from tasks import alerts
+from tasks.monitoring import drift
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -160,7 +161,7 @@ def test_failed_run_with_a_quality_breach_notifies(
 ) -> None:
     from prefect import flow
 
-    from tasks.quality import DataQualityError
+    from tasks.monitoring.quality import DataQualityError
 
     report = {
         "run_id": "breach-run",

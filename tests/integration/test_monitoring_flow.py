@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from conftest import SMALL
 
-from tasks.quality import DataQualityError
+from tasks.monitoring.quality import DataQualityError
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 MODEL = "sales-forecast-synthetic"

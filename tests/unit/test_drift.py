@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks import drift, monitoring_store
+from tasks.monitoring import drift
+from tasks.monitoring import store as monitoring_store
 
 COLUMNS = ["lag_1", "promo", "region"]
 PARAMS = drift.DriftParams(warn=0.1, alert=0.25, min_rows=200)

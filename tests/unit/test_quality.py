@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks import monitoring_store, quality
 from tasks.data import aggregate, clean
+from tasks.monitoring import quality
+from tasks.monitoring import store as monitoring_store
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

@@ -9,7 +9,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks import monitoring_store, realised
+from tasks.monitoring import realised
+from tasks.monitoring import store as monitoring_store
 from tasks.registry import serving
 
 KEYS = ["region", "product_type"]

@@ -17,9 +17,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import drift, quality, realised, report_plots
 from tasks import report_monitoring as rm
+from tasks import report_plots
 from tasks.data import aggregate, clean
+from tasks.monitoring import drift, quality, realised
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

@@ -16,9 +16,11 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import alerts, drift, monitoring_store, quality, realised, storage
+from tasks import alerts, storage
 from tasks.data.clean import CleanResult
 from tasks.model import train
+from tasks.monitoring import drift, quality, realised
+from tasks.monitoring import store as monitoring_store
 from tasks.stages import IO_RETRY
 
 Settings = storage.StorageSettings | None

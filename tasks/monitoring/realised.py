@@ -17,7 +17,7 @@ import polars as pl
 
 from tasks.model.features import TARGET
 from tasks.model.metrics import metric_exprs
-from tasks.monitoring_store import upsert
+from tasks.monitoring.store import upsert
 
 PAIR_COLUMNS = ("run_id", "origin", "step", "date", "forecast", "actual", "realised_by")
 

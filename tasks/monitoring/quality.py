@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from tasks.data.clean import CleanResult, reason_counts
-from tasks.quality_checks import (
+from tasks.monitoring.quality_checks import (
     DataQualityError,
     Limit,
     build_checks,
