@@ -14,10 +14,11 @@ from flows import config as conf
 from flows.steps import Steps
 from flows.trigger import upload_overrides
 from tasks import monitor as monitoring
-from tasks import publish, registry, release, report, storage
+from tasks import publish, registry, release, storage
 from tasks.model.backtest import BacktestResult
 from tasks.model.train import TrainedModel
 from tasks.monitoring import drift
+from tasks.report import render as report
 from tasks.stages import (
     aggregate_task,
     clean_task,

@@ -16,10 +16,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import publish, registry, report, storage
+from tasks import publish, registry, storage
 from tasks.model import backtest as evaluate
 from tasks.model import train
 from tasks.registry import serving
+from tasks.report import render as report
 from tasks.stages import IO_RETRY
 
 SUMMARY_KEY = "sales-forecast-summary"

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import report
 from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.model.backtest import gate
 from tasks.model.metrics import score_by, score_methods
+from tasks.report import render as report
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

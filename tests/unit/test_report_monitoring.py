@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks import report_monitoring as rm
-from tasks import report_plots
 from tasks.data import aggregate, clean
 from tasks.monitoring import drift, quality, realised
+from tasks.report import monitoring_sections as rm
+from tasks.report import plots as report_plots
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

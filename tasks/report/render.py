@@ -17,11 +17,11 @@ from typing import Any
 
 import polars as pl
 
-from tasks import report_monitoring as monitoring
-from tasks import report_plots as plots
 from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.model.metrics import METHODS, score_methods
-from tasks.report_format import (
+from tasks.report import monitoring_sections as monitoring
+from tasks.report import plots
+from tasks.report.format import (
     STYLE,
     Safe,
     badge,

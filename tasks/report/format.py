@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from collections.abc import Iterable, Sequence
 
-from tasks import report_plots as plots
+from tasks.report import plots
 
 # Badge colour per level word (``pass`` green, ``warn`` amber, ``fail`` red, ``muted`` grey).
 LEVEL_CLASSES = {

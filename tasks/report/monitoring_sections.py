@@ -14,8 +14,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from tasks import report_plots as plots
-from tasks.report_format import (
+from tasks.report import plots
+from tasks.report.format import (
     esc,
     figure,
     level_badge,
