@@ -11,8 +11,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
+from flows.events.trigger import upload_overrides
 from flows.steps import Steps
-from flows.trigger import upload_overrides
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
 from tasks.model.backtest import BacktestResult

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows import automations
+from flows.ops import automations
 from tasks import alerts
 from tasks.monitoring import drift
 

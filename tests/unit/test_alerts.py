@@ -9,8 +9,8 @@ from uuid import UUID
 import pytest
 import yaml
 
-from flows import automations
 from flows import config as conf
+from flows.ops import automations
 from tasks import alerts
 
 CHECKS = [

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from flows import bridge as service
-from tasks.bridge import (
+from flows.events import bridge as service
+from flows.events.notifications import (
     EVENT_NAME,
     BadMessageError,
     BridgeSettings,
@@ -158,7 +158,7 @@ def test_a_new_file_becomes_one_event_with_its_decoded_key(aws: Aws) -> None:
 
 
 def event_id_of(bucket: str, key: str, etag: str) -> uuid.UUID:
-    from tasks.bridge import S3Object
+    from flows.events.notifications import S3Object
 
     return event_id(S3Object(bucket, key, etag, None, "ObjectCreated:Put", None))
 

@@ -18,8 +18,8 @@ from unittest import mock
 import pytest
 import yaml
 
-from flows import deploy
-from tasks.bridge import EVENT_NAME, BridgeSettings, S3Object, prefect_event
+from flows.events.notifications import EVENT_NAME, BridgeSettings, S3Object, prefect_event
+from flows.ops import deploy
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.33"
@@ -272,7 +272,7 @@ def test_the_ecr_step_returns_docker_credentials(
 ) -> None:
     from moto import mock_aws
 
-    from flows import ecr
+    from flows.ops import ecr
 
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)

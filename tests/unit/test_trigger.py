@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from flows import config as conf
-from flows.trigger import landing_prefix, upload_overrides
+from flows.events.trigger import landing_prefix, upload_overrides
 
 BASE = ["data=s3", "data.output_path=s3://out/forecast"]
 
