@@ -1,8 +1,9 @@
 """Storage: every path, local or ``s3://``, goes through this facade.
 
-``files`` lists, fingerprints, reads and writes atomically; ``errors`` classifies failures
-(transient or permanent, naming the bucket and key); ``locks`` holds exclusive locks named
-by a path. Import from here (``from tasks import storage``), not from the modules.
+``files`` lists, fingerprints, reads and writes atomically; ``s3`` the object-storage
+settings, credentials and clients; ``errors`` classifies failures (transient or permanent,
+naming the bucket and key); ``locks`` holds exclusive locks named by a path. Import from
+here (``from tasks import storage``), not from the modules.
 """
 
 from __future__ import annotations
@@ -23,13 +24,8 @@ from tasks.storage.errors import (
     storage_error,
 )
 from tasks.storage.files import (
-    CLIENT_MAX_ATTEMPTS,
     DATA_SUFFIXES,
-    DEFAULT_SETTINGS,
     FileFingerprint,
-    StorageConfigLike,
-    StorageSettings,
-    credentials_block,
     digest_fingerprints,
     exists,
     fingerprint,
@@ -39,11 +35,9 @@ from tasks.storage.files import (
     list_data_files,
     list_fingerprints,
     list_names,
-    polars_storage_options,
     read_bytes,
     read_parquet,
     read_text,
-    s3_filesystem,
     uri,
     write_bytes_atomic,
     write_bytes_exclusive,
@@ -52,6 +46,15 @@ from tasks.storage.files import (
     write_text_atomic,
 )
 from tasks.storage.locks import LockTimeoutError, lock
+from tasks.storage.s3 import (
+    CLIENT_MAX_ATTEMPTS,
+    DEFAULT_SETTINGS,
+    StorageConfigLike,
+    StorageSettings,
+    credentials_block,
+    polars_storage_options,
+    s3_filesystem,
+)
 
 __all__ = [
     "CLIENT_MAX_ATTEMPTS",

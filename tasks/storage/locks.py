@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.storage.errors import is_remote, storage_error
-from tasks.storage.files import StorageSettings, _fs
+from tasks.storage.s3 import StorageSettings, _fs
 
 
 class LockTimeoutError(TimeoutError):

@@ -18,7 +18,7 @@ from s3_support import BUCKET, FAKE_SECRET
 from tasks import storage
 from tasks.caching import InputFiles
 from tasks.data import ingest
-from tasks.storage import files
+from tasks.storage import s3 as storage_s3
 
 HIDDEN = ["date=2024-01-01/_SUCCESS", "_temporary/0/part-0.parquet", ".staging/part-0.csv"]
 CSV = "date,region,product_type,revenue\n2024-01-02,north,toys,1.5\n2024-01-02,south,toys,2.5\n"
@@ -344,9 +344,9 @@ class _FakeCredentials:
 def test_block_credentials_reach_the_clients_but_never_the_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    files.credentials_block.cache_clear()
-    files._block_session.cache_clear()
-    monkeypatch.setattr(files, "credentials_block", lambda name: _FakeCredentials())
+    storage_s3.credentials_block.cache_clear()
+    storage_s3._block_session.cache_clear()
+    monkeypatch.setattr(storage_s3, "credentials_block", lambda name: _FakeCredentials())
     settings = storage.StorageSettings(credentials_block="prod-s3")
     options = storage.polars_storage_options("s3://b/k", settings)
     assert options is not None
@@ -355,7 +355,7 @@ def test_block_credentials_reach_the_clients_but_never_the_settings(
     assert options["aws_region"] == "eu-west-1"
     fs = storage.s3_filesystem(settings)
     assert fs.secret == FAKE_SECRET
-    for shown in (repr(settings), str(settings.__dict__), repr(files._access(settings))):
+    for shown in (repr(settings), str(settings.__dict__), repr(storage_s3._access(settings))):
         assert FAKE_SECRET not in shown
     override = storage.StorageSettings(endpoint_url="http://other:1", credentials_block="prod-s3")
     assert storage.polars_storage_options("s3://b/k", override)["aws_endpoint_url"] == (  # type: ignore[index]
