@@ -17,8 +17,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import publish, registry, storage
-from tasks.model import backtest as evaluate
 from tasks.model import train
+from tasks.model.gate import gate as gate_decision
 from tasks.registry import serving
 from tasks.report import render as report
 from tasks.stages import IO_RETRY
@@ -93,7 +93,7 @@ def gate_task(
         if champion_version is not None and champion_metrics is not None
         else None
     )
-    decision = evaluate.gate(metrics, min_improvement, champion, max_regression)
+    decision = gate_decision(metrics, min_improvement, champion, max_regression)
     if champion_problem is not None:
         decision = {
             **decision,

@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 from flows import config as conf
 from tasks.model import backtest as evaluate
 from tasks.model import forecast
+from tasks.model.gate import gate
 
 # Backtest WAPE on the default data (3 windows x 28 days x 24 daily series, default config:
 # tweedie, 300 rounds, seed 42), measured 2026-11-24: model 0.3392, seasonal naive 0.4589,
@@ -125,5 +126,5 @@ def test_backtest_beats_seasonal_naive_and_the_recorded_threshold(default_run: A
     assert scores["model"]["n"] == 3 * 28 * 24
     assert wape["model"] < MAX_MODEL_WAPE, f"{wape} (measured {MEASURED_MODEL_WAPE})"
     assert wape["model"] < wape["seasonal_naive"], wape
-    assert evaluate.gate(result.metrics, cfg.evaluation.min_improvement)["passed"] is True
+    assert gate(result.metrics, cfg.evaluation.min_improvement)["passed"] is True
     assert np.isfinite([scores[m]["bias"] for m in scores]).all()

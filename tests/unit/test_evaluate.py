@@ -13,12 +13,12 @@ from tasks.model.backtest import (
     BacktestParams,
     backtest,
     backtest_window,
-    gate,
     moving_average,
     origins,
     seasonal_naive,
 )
 from tasks.model.features import TARGET, FeatureSpec, build_features
+from tasks.model.gate import gate
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from tasks.data.schemas import QUARANTINE_REASONS
-from tasks.model.backtest import gate
+from tasks.model.gate import gate
 from tasks.model.metrics import score_by, score_methods
 from tasks.report import render as report
 
