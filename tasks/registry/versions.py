@@ -13,7 +13,7 @@ The version id is the run id (``20261124T105517Z-bb7d83a0``), so versions sort b
 (compare-and-swap), and is replaced atomically. All I/O goes through :mod:`tasks.storage`,
 so the registry works on local paths and ``s3://`` URLs alike.
 
-Run ``python -m tasks.registry --help`` for the command line (:mod:`tasks.registry_cli`).
+Run ``python -m tasks.registry --help`` for the command line (:mod:`tasks.registry.cli`).
 """
 
 from __future__ import annotations
@@ -503,9 +503,3 @@ def _record(at: _Store, event: str, version: str, **fields: Any) -> dict[str, An
         if at.create(_json(entry), HISTORY_DIR, name):
             return entry
     raise RegistryError(f"could not record the {event} event of {version} in {at.root}")
-
-
-if __name__ == "__main__":
-    from tasks.registry.cli import main  # here, not at the top: the CLI imports this module
-
-    raise SystemExit(main())
