@@ -3,7 +3,7 @@
 * scan → panel: one Polars lazy query (scan, filter by the same rules, drop exact copies,
   group by series and day), collected with the streaming engine; nothing else.
 * train: ``lightgbm.Dataset`` + ``lightgbm.train`` on the very matrix, label, parameters
-  and rounds that ``tasks.train.train_model`` builds (the matrix is built before the clock
+  and rounds that ``tasks.model.train.train_model`` builds (the matrix is built before the clock
   starts), alternated in this process with ``train_model`` itself (:func:`paired_train`).
 """
 
@@ -89,7 +89,7 @@ def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
 
 
 def ours_train(features: pl.DataFrame, p: BenchParams) -> float:
-    """Seconds of ``tasks.train.train_model`` on the same features (as the ``ours`` case)."""
+    """Seconds of ``tasks.model.train.train_model`` on the same features (as the ``ours`` case)."""
     from flows import config as conf
     from tasks.model import train
 

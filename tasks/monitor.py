@@ -1,9 +1,9 @@
 """Prefect tasks that monitor a run: data quality (fails fast), drift, realised accuracy.
 
-The computations are pure (:mod:`tasks.quality`, :mod:`tasks.drift`, :mod:`tasks.realised`);
-these tasks read and append the history tables (:mod:`tasks.monitoring_store`), log the
-figures and decisions, and emit alert events (:mod:`tasks.alerts`). None is cached: each
-depends on history that other runs append to.
+The computations are pure (:mod:`tasks.monitoring.quality`, :mod:`tasks.monitoring.drift`,
+:mod:`tasks.monitoring.realised`); these tasks read and append the history tables
+(:mod:`tasks.monitoring.store`), log the figures and decisions, and emit alert events
+(:mod:`tasks.alerts`). None is cached: each depends on history that other runs append to.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``python -m flows.bridge`` runs the service (Kubernetes: ``deploy/s3-bridge.yaml``, same
 image as the flow runs); ``python -m flows.bridge --healthcheck`` is its liveness probe.
-Settings come from the environment (see :class:`tasks.bridge.BridgeSettings`).
+Settings come from the environment (see :class:`flows.events.notifications.BridgeSettings`).
 
 Delivery: a message is deleted only after the Prefect API accepted its events (HTTP 2xx on
 ``POST /events``); if that fails, the message stays in the queue and comes back after its

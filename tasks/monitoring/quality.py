@@ -1,7 +1,7 @@
 """Data quality of one run: counts, rates and checks against warn and hard thresholds.
 
 Everything here is pure: it reads the frames the flow already has (the clean result, the
-panel) and the quality history of earlier runs (:mod:`tasks.monitoring_store` reads and
+panel) and the quality history of earlier runs (:mod:`tasks.monitoring.store` reads and
 writes it). A check's ``level`` is ``ok``, ``warn`` (value above ``warn``) or ``breach``
 (value above ``hard``); a breach fails the run before training (:func:`raise_on_breach`).
 """

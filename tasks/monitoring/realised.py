@@ -5,7 +5,7 @@ Each run pairs the serving forecasts of earlier runs with the actuals now in its
 ``run_id``/series/``date`` (:func:`append_history`; re-running a run never duplicates, and
 a revised actual replaces the old one), and scores the history per horizon step, segment
 and forecast origin (:func:`realised_metrics`). :func:`accuracy_check` compares the recent
-realised WAPE with the backtest's. All pure; :mod:`tasks.monitoring_store` does the I/O.
+realised WAPE with the backtest's. All pure; :mod:`tasks.monitoring.store` does the I/O.
 """
 
 from __future__ import annotations

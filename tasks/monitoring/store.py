@@ -2,8 +2,8 @@
 
 Layout (``monitoring.history_path``, by default ``{data.output_path}/monitoring``)::
 
-    quality_history.parquet    one row per run (tasks.quality.history_row), key run_id
-    realised_history.parquet   forecast/actual pairs (tasks.realised), key run_id/series/date
+    quality_history.parquet    one row per run (quality.history_row), key run_id
+    realised_history.parquet   forecast/actual pairs (realised), key run_id/series/date
     .{table}.lock              serialises read-modify-write of a table across runs
 
 Tables are appended idempotently: rows whose key is already there are replaced, so a

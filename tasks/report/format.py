@@ -1,8 +1,8 @@
 """Building blocks of the run report: escaping (HTML and Markdown), number formatting,
 HTML tables, badges, cards, sections, inlined images and the stylesheet.
 
-Shared by :mod:`tasks.report` and :mod:`tasks.report_monitoring`; all pure. Every text
-that reaches the page goes through :func:`esc` unless it is already :class:`Safe` HTML.
+Shared by :mod:`tasks.report.render` and :mod:`tasks.report.monitoring_sections`; all pure.
+Every text that reaches the page goes through :func:`esc` unless it is already :class:`Safe` HTML.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Monitoring sections of the run report: data-quality checks, drift and realised accuracy.
 
-Pure, like :mod:`tasks.report`: each section takes the dict the monitoring step produced
-(``quality.json`` from :func:`tasks.quality.quality_report`, ``drift.json`` from
-:func:`tasks.drift.psi_against`, ``{"metrics": ..., "check": ...}`` from
-:func:`tasks.realised.realised_metrics` and :func:`tasks.realised.accuracy_check`), or
+Pure, like :mod:`tasks.report.render`: each section takes the dict the monitoring step produced
+(``quality.json`` from :func:`tasks.monitoring.quality.quality_report`, ``drift.json`` from
+:func:`tasks.monitoring.drift.psi_against`, ``{"metrics": ..., "check": ...}`` from
+:func:`tasks.monitoring.realised.realised_metrics` and
+:func:`tasks.monitoring.realised.accuracy_check`), or
 ``None`` when there is nothing yet, and returns HTML. :func:`markdown_lines` gives one
 Markdown line per topic for the run summary.
 """

@@ -5,8 +5,8 @@ Everything here is pure: ``render_report`` returns the HTML text (plots inlined 
 base64 PNG, inline CSS, no scripts, no external URL) and the caller writes it. The same
 inputs give the same text; only ``generated_at`` (the date stamp) varies between runs.
 The building blocks (escaping, tables, badges, stylesheet) are in
-:mod:`tasks.report_format`, the monitoring sections (quality checks, drift, realised
-accuracy) in :mod:`tasks.report_monitoring` and the plots in :mod:`tasks.report_plots`.
+:mod:`tasks.report.format`, the monitoring sections (quality checks, drift, realised
+accuracy) in :mod:`tasks.report.monitoring_sections` and the plots in :mod:`tasks.report.plots`.
 """
 
 from __future__ import annotations
@@ -83,13 +83,14 @@ class ReportInputs:
     serving
         Whose forecasts are served: ``"challenger"`` or ``"champion <version>"``.
     quality
-        The run's ``quality.json`` (:func:`tasks.quality.quality_report`); ``None``: not
+        The run's ``quality.json`` (:func:`tasks.monitoring.quality.quality_report`); ``None``: not
         recorded.
     drift
-        ``drift.json`` (:func:`tasks.drift.psi_against`); ``None``: no reference profile yet.
+        ``drift.json`` (:func:`tasks.monitoring.drift.psi_against`); ``None``: no reference
+        profile yet.
     realised
         ``{"metrics": realised_metrics(...), "check": accuracy_check(...)}``
-        (:mod:`tasks.realised`); ``None``: no published forecast realised yet.
+        (:mod:`tasks.monitoring.realised`); ``None``: no published forecast realised yet.
     """
 
     run_id: str

@@ -1,4 +1,4 @@
-"""Defect injection for the synthetic sales generator (used by :mod:`tasks.generate`).
+"""Defect injection for the synthetic sales generator (used by :mod:`tasks.data.sources.generate`).
 
 Every function here is pure given its ``numpy.random.Generator``: the same
 inputs and rng state always produce the same defects.
