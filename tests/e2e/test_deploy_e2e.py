@@ -11,7 +11,6 @@ process worker; the bridge runs as ``python -m flows.bridge``, as in its Kuberne
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import json
 import logging
@@ -28,23 +27,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from services import Service, start_prefect_server, wait_for
+
+from tests.e2e.services import Service, start_prefect_server, wait_for
+from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _small() -> list[str]:
-    """``SMALL`` from tests/conftest.py (``from conftest import`` is ambiguous in this tree)."""
-    spec = importlib.util.spec_from_file_location("_root_conftest", REPO / "tests/conftest.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.SMALL)
-
-
-SMALL = _small()
 
 LANDING = "sales-landing"
 PREFIX = "landing/"

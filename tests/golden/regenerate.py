@@ -1,9 +1,9 @@
 """Rewrite the golden feature file on purpose.
 
-``tests/unit/test_features.py::test_build_features_matches_the_golden_file`` feeds
+``tests/unit/model/test_features.py::test_build_features_matches_the_golden_file`` feeds
 ``features_input.csv`` (2 series x 40 days, hand-made) through ``build_features`` with
 ``GOLDEN_SPEC`` and compares the result, exactly, with ``features_expected.csv``. The test
-never writes either file. When a change to ``tasks/features.py`` is *meant* to change the
+never writes either file. When a change to ``tasks/model/features.py`` is *meant* to change the
 features, run (from the repository root)::
 
     .venv/bin/python tests/golden/regenerate.py            # rewrite features_expected.csv

@@ -23,17 +23,18 @@ from typing import Any
 
 import polars as pl
 import pytest
-from faults import Fault, FaultProxy
-from s3_support import (
+
+from tests.s3.faults import Fault, FaultProxy
+from tests.s3.support import (
     BUCKET,
     FAKE_SECRET,
-    REPO,
     STAGES,
     fake_aws_env,
     list_keys,
     read_object,
     s3_overrides,
 )
+from tests.support import REPO
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

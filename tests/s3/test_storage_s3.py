@@ -12,13 +12,13 @@ from typing import Any
 import botocore.exceptions as boto_exc
 import polars as pl
 import pytest
-from faults import Fault, FaultProxy
-from s3_support import BUCKET, FAKE_SECRET
 
 from tasks import storage
 from tasks.caching import InputFiles
 from tasks.data import ingest
 from tasks.storage import s3 as storage_s3
+from tests.s3.faults import Fault, FaultProxy
+from tests.s3.support import BUCKET, FAKE_SECRET
 
 HIDDEN = ["date=2024-01-01/_SUCCESS", "_temporary/0/part-0.parquet", ".staging/part-0.csv"]
 CSV = "date,region,product_type,revenue\n2024-01-02,north,toys,1.5\n2024-01-02,south,toys,2.5\n"

@@ -11,12 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 pytest.importorskip("pandas", reason="the pandas reference needs the bench group")
 pytest.importorskip("psutil")

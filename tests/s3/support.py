@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
-TESTS = Path(__file__).resolve().parent.parent
-REPO = TESTS.parent
+from tests.support import SMALL
+
 FAKE_KEY_ID = "testing"
 FAKE_SECRET = "fake-secret-never-logged-0123456789"  # grepped for in every written object
 REGION = "us-east-1"
@@ -31,18 +30,6 @@ AWS_ENV_KEYS = (
 )
 
 
-def _root_small() -> list[str]:
-    """``SMALL`` from ``tests/conftest.py`` (``from conftest import`` is ambiguous here)."""
-    path = TESTS / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_sales_tests_root_conftest", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.SMALL)
-
-
-SMALL = _root_small()
 # data=s3 has no allowed categories; the synthetic set's unknown categories are defects.
 CATEGORIES = [
     "+data.allowed_categories.region=[north,south]",

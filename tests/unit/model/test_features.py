@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -26,6 +25,7 @@ from tasks.model.features import (
     holiday_table,
     resolve_spec,
 )
+from tests.support import REPO
 
 KEYS = ["region", "product_type"]
 STARTS = {"1d": dt.date(2024, 1, 1), "1w": dt.date(2023, 1, 2), "1mo": dt.date(2020, 1, 1)}
@@ -386,7 +386,7 @@ def test_future_rows_keep_a_null_target() -> None:
 
 # --- golden file ---------------------------------------------------------------------
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN = REPO / "tests" / "golden"
 # Copied from tests/golden/regenerate.py (which rewrites features_expected.csv on purpose).
 GOLDEN_SPEC = FeatureSpec(
     frequency="1d",

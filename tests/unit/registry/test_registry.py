@@ -22,9 +22,9 @@ import pytest
 
 from tasks import registry, storage
 from tasks.registry.cli import main
+from tests.support import REPO
 
 MODEL = "sales-forecast"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _metrics(model_wape: float = 0.10, passed: bool = True) -> dict[str, Any]:

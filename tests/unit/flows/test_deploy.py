@@ -20,8 +20,8 @@ import yaml
 
 from flows.events.notifications import EVENT_NAME, BridgeSettings, S3Object, prefect_event
 from flows.ops import deploy
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.33"
 REPOSITORY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-forecast"
 IMAGE = f"{REPOSITORY}:0a1b2c3d4e5f"

@@ -15,8 +15,14 @@ import polars as pl
 import pytest
 
 from tasks.data import aggregate, clean, ingest
-from tasks.data.sources.generate import DatasetInfo, DefectRates, GeneratorSpec, generate_frame, write_dataset
 from tasks.data.schemas import CleanDaily, Panel, Quarantine, validate
+from tasks.data.sources.generate import (
+    DatasetInfo,
+    DefectRates,
+    GeneratorSpec,
+    generate_frame,
+    write_dataset,
+)
 
 KEYS = ["region", "product_type"]
 RAW_CONTRACT = {

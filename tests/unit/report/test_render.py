@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
 import math
 import os
 import re
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +22,8 @@ from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.model.gate import gate
 from tasks.model.metrics import score_by, score_methods
 from tasks.report import render as report
+from tests.support import browser as chromium
+from tests.support import monitoring
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)
@@ -35,26 +35,6 @@ CHOSEN = {"region": "south", "product_type": "toys"}
 HOSTILE = "<script>alert('x')</script> & \"rollback\""
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """A helper module loaded by path (``tests/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _browser() -> ModuleType:
-    """``tests/browser.py``: drives headless Chromium."""
-    return _load("report_browser", Path(__file__).resolve().parents[1] / "browser.py")
-
-
-# Builders of quality.json, drift.json and the realised-accuracy dicts (real functions).
-MONITORING = _load(
-    "report_monitoring_inputs", Path(__file__).with_name("test_report_monitoring.py")
-)
 MONITORING_SECTIONS = ("realised", "monitoring-quality", "drift")
 NOT_YET = (
     "No data-quality checks were recorded for this run.",
@@ -219,7 +199,7 @@ def make_inputs(**changes: Any) -> report.ReportInputs:
         top_n=3,
         model_version="v4",
         serving="champion v2",
-        **MONITORING.monitoring_inputs(metrics),
+        **monitoring.monitoring_inputs(metrics),
     )
     return dataclasses.replace(inputs, **changes)
 
@@ -279,8 +259,8 @@ def test_report_escapes_text(page: str) -> None:
     assert HOSTILE not in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;rollback&quot;" in page
-    assert MONITORING.HOSTILE_CATEGORY not in page  # a category name in quality, drift, realised
-    assert page.count(MONITORING.ESCAPED_CATEGORY) >= 4
+    assert monitoring.HOSTILE_CATEGORY not in page  # a category name in quality, drift, realised
+    assert page.count(monitoring.ESCAPED_CATEGORY) >= 4
 
 
 def _sections(page: str) -> dict[str, str]:
@@ -517,7 +497,7 @@ def test_segment_table_has_one_flat_row_per_segment(inputs: report.ReportInputs)
 @pytest.fixture(scope="module")
 def browser() -> ModuleType:
     """The Chromium driver; skipped without ``/usr/bin/chromium`` unless ``CI`` is set."""
-    module = _browser()
+    module = chromium
     if not Path(module.CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{module.CHROMIUM} is missing (apt-get install chromium)")
@@ -543,7 +523,7 @@ def test_report_loads_in_chromium_without_errors_and_shows_its_images(
     assert loaded.title.startswith("Sales forecast report 2026-11-24")
     assert "Sales forecast report — 2026-11-24" in loaded.text
     assert HOSTILE in loaded.text  # shown as text, not run
-    assert MONITORING.HOSTILE_CATEGORY in loaded.text  # not an <img> either
+    assert monitoring.HOSTILE_CATEGORY in loaded.text  # not an <img> either
     assert "Degraded: realised WAPE" in loaded.text
     assert "Level ALERT" in loaded.text  # drift (badges are upper-cased by CSS)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
