@@ -13,8 +13,7 @@ then review ``git diff tests/golden/`` row by row (recompute a few lags and wind
 before committing: the diff *is* the behaviour change. ``--input`` rebuilds the input from
 the formulas in :func:`make_input`; it should only be needed when the input itself changes.
 
-The spec and the read schemas live here and are copied verbatim into the test; keep the
-two in step.
+The spec, the input schema and the file paths live here only; the test imports them.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tasks.model.features import (
     holiday_table,
     resolve_spec,
 )
-from tests.support import REPO
+from tests.golden import regenerate as golden
 
 KEYS = ["region", "product_type"]
 STARTS = {"1d": dt.date(2024, 1, 1), "1w": dt.date(2023, 1, 2), "1mo": dt.date(2020, 1, 1)}
@@ -386,26 +386,6 @@ def test_future_rows_keep_a_null_target() -> None:
 
 # --- golden file ---------------------------------------------------------------------
 
-GOLDEN = REPO / "tests" / "golden"
-# Copied from tests/golden/regenerate.py (which rewrites features_expected.csv on purpose).
-GOLDEN_SPEC = FeatureSpec(
-    frequency="1d",
-    series_keys=["region", "product_type"],
-    lags=[1, 2, 7],
-    window_sizes=[3, 7],
-    categorical_columns=["region", "product_type"],
-    calendar=True,
-    holiday_country="US",
-    use_promo=True,
-    normalize=True,
-)
-GOLDEN_INPUT_SCHEMA = {
-    "region": pl.String,
-    "product_type": pl.String,
-    "date": pl.Date,
-    "revenue": pl.Float64,
-    "promo": pl.Float64,
-}
 GOLDEN_EXPECTED_SCHEMA = {
     "region": pl.String,
     "product_type": pl.String,
@@ -425,16 +405,16 @@ def test_build_features_matches_the_golden_file() -> None:
     On an intended change of features, rewrite the file with tests/golden/regenerate.py and
     review the diff.
     """
-    panel = pl.read_csv(GOLDEN / "features_input.csv", schema=GOLDEN_INPUT_SCHEMA)
-    expected = pl.read_csv(GOLDEN / "features_expected.csv", schema=GOLDEN_EXPECTED_SCHEMA)
+    panel = pl.read_csv(golden.INPUT, schema=golden.INPUT_SCHEMA)
+    expected = pl.read_csv(golden.EXPECTED, schema=GOLDEN_EXPECTED_SCHEMA)
     assert expected.height == panel.height == 80
-    actual = build_features(panel, GOLDEN_SPEC)
+    actual = build_features(panel, golden.GOLDEN_SPEC)
     assert_frame_equal(actual, expected, check_exact=True)
 
 
 def test_golden_file_spot_checks_by_hand() -> None:
     """A few golden rows recomputed by hand, so the golden file is not just trusted."""
-    expected = pl.read_csv(GOLDEN / "features_expected.csv", schema=GOLDEN_EXPECTED_SCHEMA)
+    expected = pl.read_csv(golden.EXPECTED, schema=GOLDEN_EXPECTED_SCHEMA)
     row = expected.filter(
         (pl.col("region") == "north") & (pl.col("date") == dt.date(2024, 6, 18))
     ).row(0, named=True)
