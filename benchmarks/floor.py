@@ -89,13 +89,13 @@ def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
 
 
 def ours_train(features: pl.DataFrame, p: BenchParams) -> float:
-    """Seconds of ``tasks.model.train.train_model`` on the same features (as the ``ours`` case)."""
-    from flows import config as conf
-    from tasks.model import train
+    """Seconds of ``tasks.chain.train`` on the same features (as the ``ours`` case)."""
+    from benchmarks import ours
+    from tasks import chain
 
-    spec = conf.feature_spec(conf.to_app_config(conf.compose_config(p.overrides)))
+    params = ours.params(p.overrides)
     start = time.perf_counter()
-    train.train_model(features, spec, p.hyperparameters, p.num_boost_round, p.seed)
+    chain.train(features, params.features, params.train)
     return time.perf_counter() - start
 
 

@@ -6,7 +6,7 @@ Priority, highest first: CLI override → environment variable (``${oc.env:...}`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
 from flows import config_checks
-from tasks.data.clean import CleanParams
-from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
 from tasks.errors import ConfigError
-from tasks.model.backtest import BacktestParams
-from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
-from tasks.monitoring.drift import DriftParams
-from tasks.monitoring.quality import Limit, QualityParams
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
@@ -69,6 +63,15 @@ class GeneratorConfig:
     holiday_country: str = "US"
     file_format: str = "parquet"
     defects: DefectRatesConfig = field(default_factory=DefectRatesConfig)
+
+    def to_spec(self) -> GeneratorSpec:
+        """The generator's own spec (its checks: :meth:`GeneratorSpec.validate`)."""
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(GeneratorSpec)}
+        values["regions"], values["product_types"] = tuple(self.regions), tuple(self.product_types)
+        values["defects"] = DefectRates(
+            **{f.name: getattr(self.defects, f.name) for f in fields(DefectRates)}
+        )
+        return GeneratorSpec(**values)
 
 
 @dataclass
@@ -311,7 +314,7 @@ def to_app_config(cfg: DictConfig) -> AppConfig:
             f"data.builtin={obj.data.builtin!r} is not one of {BUILTIN_DATASETS} (null: no "
             "built-in data set; read data.input_path as it is)"
         )
-    config_checks.check(obj, generator_spec)
+    config_checks.check(obj)
     return obj
 
 
@@ -325,85 +328,6 @@ def as_dict(cfg: DictConfig) -> dict[str, Any]:
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     return {str(k): v for k, v in container.items()}
-
-
-def generator_spec(cfg: AppConfig) -> GeneratorSpec:
-    """The synthetic data generator's spec from ``data.generator``."""
-    g = cfg.data.generator
-    return GeneratorSpec(
-        seed=g.seed,
-        start=g.start,
-        days=g.days,
-        regions=tuple(g.regions),
-        product_types=tuple(g.product_types),
-        stores_per_region=g.stores_per_region,
-        transactions_per_day=g.transactions_per_day,
-        promo_rate=g.promo_rate,
-        promo_lift=g.promo_lift,
-        late_max_days=g.late_max_days,
-        holiday_country=g.holiday_country,
-        file_format=g.file_format,
-        defects=DefectRates(**vars(g.defects)),
-    )
-
-
-def clean_params(cfg: AppConfig) -> CleanParams:
-    """Cleaning rules from ``data`` and ``preprocessing``."""
-    return CleanParams(
-        series_keys=list(cfg.data.series_keys),
-        min_revenue=cfg.preprocessing.min_revenue,
-        repair_revenue=cfg.preprocessing.repair_revenue,
-        allowed_categories={k: list(v) for k, v in cfg.data.allowed_categories.items()},
-        late_tolerance_days=cfg.data.late_tolerance_days,
-    )
-
-
-def feature_spec(cfg: AppConfig) -> FeatureSpec:
-    """Feature settings, with per-frequency defaults filled in."""
-    f = cfg.features
-    return resolve_spec(
-        frequency=cfg.data.frequency,
-        series_keys=list(cfg.data.series_keys),
-        lags=None if f.lags is None else list(f.lags),
-        window_sizes=None if f.window_sizes is None else list(f.window_sizes),
-        categorical_columns=list(f.categorical_columns),
-        calendar=f.calendar,
-        holiday_country=f.holiday_country,
-        use_promo=f.use_promo,
-        normalize=f.normalize,
-    )
-
-
-def horizon(cfg: AppConfig) -> int:
-    """``forecast.horizon``, or the default for ``data.frequency`` when unset (null)."""
-    h = cfg.forecast.horizon
-    return DEFAULT_HORIZON[cfg.data.frequency] if h is None else h
-
-
-def backtest_params(cfg: AppConfig) -> BacktestParams:
-    """Backtest settings, with per-frequency season length and moving-average window."""
-    e = cfg.evaluation
-    season = DEFAULT_SEASON[cfg.data.frequency] if e.season_length is None else e.season_length
-    return BacktestParams(
-        horizon=horizon(cfg),
-        windows=e.backtest_windows,
-        season_length=season,
-        moving_average_window=season
-        if e.moving_average_window is None
-        else e.moving_average_window,
-        segment_by=e.segment_by,
-    )
-
-
-def hyperparameters(cfg: AppConfig) -> dict[str, Any]:
-    """LightGBM parameters as a plain dict."""
-    return dict(vars(cfg.model.hyperparameters))
-
-
-def extra_columns(cfg: AppConfig) -> list[str]:
-    """Non-contract raw columns the config uses (as series keys or categoricals)."""
-    wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
-    return sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
 
 
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
@@ -473,34 +397,3 @@ def comparison_problem(cfg: AppConfig, other: AppConfig, other_name: str) -> str
         f"run on {mine[0]!r} at {mine[1]} by {mine[2]}: not comparable (set "
         "model.model_name to start a separate registry line, or promote by hand)"
     )
-
-
-def quality_params(cfg: AppConfig) -> QualityParams:
-    """Data-quality thresholds from ``monitoring.quality``, per check name."""
-    limits = {
-        name: Limit(warn=value.warn, hard=value.hard)
-        for name, value in vars(cfg.monitoring.quality).items()
-    }
-    return QualityParams(
-        series_keys=list(cfg.data.series_keys),
-        limits=limits,
-        trailing_runs=cfg.monitoring.trailing_runs,
-    )
-
-
-def drift_params(cfg: AppConfig) -> DriftParams:
-    """PSI thresholds from ``monitoring.drift``."""
-    d = cfg.monitoring.drift
-    return DriftParams(
-        warn=d.warn,
-        alert=d.alert,
-        epsilon=d.epsilon,
-        min_rows=d.min_rows,
-        alert_on_segments=d.alert_on_segments,
-    )
-
-
-def drift_columns(cfg: AppConfig) -> list[str]:
-    """Feature columns whose drift is measured: the model's features less the excluded."""
-    excluded = set(cfg.monitoring.drift.exclude_columns)
-    return [c for c in feature_spec(cfg).feature_names if c not in excluded]

@@ -14,11 +14,10 @@ import difflib
 import math
 import posixpath
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tasks.data.aggregate import FREQUENCIES
-from tasks.data.sources.generate import GeneratorSpec, country_supported
+from tasks.data.sources.generate import country_supported
 from tasks.errors import ConfigError, Problem, shown
 from tasks.model import hyperparameters
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_LAGS, DEFAULT_SEASON, DEFAULT_WINDOWS
@@ -127,15 +126,11 @@ class _Checks:
         self.need(ok, key, value, rule, example)
 
 
-def check(cfg: AppConfig, generator_spec: Callable[[AppConfig], GeneratorSpec]) -> None:
-    """Raise :class:`ConfigError` listing every value of ``cfg`` that breaks its rule.
-
-    ``generator_spec`` maps ``data.generator`` to the generator's spec, whose own checks
-    apply (passed in: this module does not import the config schema).
-    """
+def check(cfg: AppConfig) -> None:
+    """Raise :class:`ConfigError` listing every value of ``cfg`` that breaks its rule."""
     problems = unknown_keys(cfg)
     c = _Checks()
-    _data(c, cfg, generator_spec)
+    _data(c, cfg)
     _features_and_model(c, cfg)
     _evaluation_and_output(c, cfg)
     _monitoring(c, cfg)
@@ -173,7 +168,7 @@ def unknown_keys(cfg: AppConfig) -> list[Problem]:
     return problems
 
 
-def _data(c: _Checks, cfg: AppConfig, generator_spec: Callable[[AppConfig], GeneratorSpec]) -> None:
+def _data(c: _Checks, cfg: AppConfig) -> None:
     d = cfg.data
     c.name("data.name", d.name, "my-sales")
     c.path("data.input_path", d.input_path, "/data/sales/")
@@ -198,15 +193,15 @@ def _data(c: _Checks, cfg: AppConfig, generator_spec: Callable[[AppConfig], Gene
         {"region": ["north", "south"]},
     )
     if d.builtin == "synthetic":
-        _generator(c, cfg, lambda: generator_spec(cfg))
+        _generator(c, cfg)
     pre = cfg.preprocessing
     c.number("preprocessing.min_revenue", pre.min_revenue, 0, math.inf, 0.0)
     c.one_of("preprocessing.missing_periods", pre.missing_periods, MISSING_PERIODS)
 
 
-def _generator(c: _Checks, cfg: AppConfig, spec: Callable[[], GeneratorSpec]) -> None:
+def _generator(c: _Checks, cfg: AppConfig) -> None:
     try:
-        spec().validate()
+        cfg.data.generator.to_spec().validate()
     except (ValueError, TypeError) as exc:
         found = re.match(r"GeneratorSpec\.([\w.]+):? (.*?)(?:, got (.*))?$", str(exc))
         name = found[1] if found else ""

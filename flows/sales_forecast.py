@@ -11,13 +11,13 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
+from flows import plan as mapping
 from flows.events import trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
 from tasks.model.backtest import BacktestResult, check_history
 from tasks.model.train import TrainedModel
-from tasks.monitoring import drift
 from tasks.report import render as report
 from tasks.stages import (
     aggregate_task,
@@ -38,7 +38,7 @@ forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 
 
 @flow(name="sales-forecast", log_prints=False)
-def sales_forecast(  # noqa: PLR0915 (the flow becomes a short list of steps over a run plan next)
+def sales_forecast(
     overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
@@ -78,61 +78,46 @@ def sales_forecast(  # noqa: PLR0915 (the flow becomes a short list of steps ove
         settings=store,
         key_block=cfg.output.cache_key_block,
     )
-    spec = conf.feature_spec(cfg)
-    params = conf.hyperparameters(cfg)
-    seed = cfg.random_seed
-    n_rounds = cfg.model.num_boost_round
-    bt_params = conf.backtest_params(cfg)
+    chain = mapping.chain_params(cfg)
+    spec = chain.features
     out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
 
-    # Built-in data sets are prepared on local disk; a URL input is read as it is.
-    builtin = None if storage.is_remote(cfg.data.input_path) else cfg.data.builtin
-    if builtin == "synthetic":
-        steps.run(generate_task, conf.generator_spec(cfg), cfg.data.input_path)
-    elif builtin == "aus_retail":
-        steps.run(prepare_aus_retail_task, cfg.data.input_path)
-    source = steps.run(
-        ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg), store
-    )
-    cleaned = steps.run(clean_task, source, conf.clean_params(cfg), store)
+    prep = mapping.preparation(cfg)  # built-in data sets are prepared on local disk
+    if prep is not None and prep.generator is not None:
+        steps.run(generate_task, spec=prep.generator, root=prep.root)
+    elif prep is not None:
+        steps.run(prepare_aus_retail_task, root=prep.root)
+    source = steps.run(ingest_task, params=chain.source, storage_settings=store)
+    cleaned = steps.run(clean_task, source=source, params=chain.clean, storage_settings=store)
     if cleaned.daily.height == 0:  # all quarantined: keep the rows in the run dir, say why
-        steps.run(no_clean_rows_task, cleaned, run.run_dir, store)
-    panel = steps.run(
-        aggregate_task,
-        cleaned.daily,
-        list(cfg.data.series_keys),
-        cfg.data.frequency,
-        cfg.preprocessing.missing_periods,
-        cfg.preprocessing.drop_incomplete_periods,
-    )
-    check_history(panel.panel, spec, bt_params)  # too short fails here, before training
+        steps.run(no_clean_rows_task, cleaned=cleaned, run_dir=run.run_dir, storage_settings=store)
+    panel = steps.run(aggregate_task, daily=cleaned.daily, params=chain.panel)
+    check_history(panel.panel, spec, chain.backtest)  # too short fails here, before training
     target = alert_target(cfg, run)
     quality = None
     if cfg.monitoring.enabled:  # fails the run here, before training, on a hard breach
         quality = steps.run(
             monitoring.quality_task,
-            *(cleaned, panel.panel, conf.quality_params(cfg), cfg.monitoring.history_path),
-            *(run.run_dir, target, store),
+            cleaned=cleaned,
+            panel=panel.panel,
+            params=mapping.quality_params(cfg),
+            history_root=cfg.monitoring.history_path,
+            run_dir=run.run_dir,
+            target=target,
+            settings=store,
         )
-    frame = steps.run(features_task, panel.panel, spec)
-    model = steps.run(train_task, frame, spec, params, n_rounds, seed)
+    frame = steps.run(features_task, panel=panel.panel, spec=spec)
+    model = steps.run(train_task, frame=frame, spec=spec, params=chain.train)
     backtest = steps.run(
-        evaluate_task,
-        panel.panel,
-        spec,
-        bt_params,
-        params,
-        n_rounds,
-        seed,
+        evaluate_task, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
     )
     forecasts = steps.run(
         forecast_task,
-        model,
-        panel.panel,
-        spec,
-        conf.horizon(cfg),
-        cfg.forecast.promo_plan_path,
-        store,
+        model=model,
+        panel=panel.panel,
+        spec=spec,
+        params=chain.forecast,
+        storage_settings=store,
     )
     manifest_fields = {
         **publish.manifest_fields(
@@ -252,12 +237,10 @@ def decide(
         if champ_cfg is not None and problem is None:
             champ_metrics = steps.run(
                 evaluate_champion_task,
-                panel,
-                conf.feature_spec(champ_cfg),
-                conf.backtest_params(cfg),
-                conf.hyperparameters(champ_cfg),
-                champ_cfg.model.num_boost_round,
-                champ_cfg.random_seed,
+                panel=panel,
+                spec=mapping.feature_spec(champ_cfg),
+                params=mapping.backtest_params(cfg),
+                train=mapping.train_params(champ_cfg),
             ).metrics
         expected = champ.version if champ else (damaged.version if damaged else None)
         gate = steps.run(
@@ -307,12 +290,11 @@ def serve(
         served_by = champ.version
         served = steps.run(
             forecast_champion_task,
-            champ.model,
-            panel,
-            conf.feature_spec(champ_cfg),
-            conf.horizon(cfg),
-            cfg.forecast.promo_plan_path,
-            store,
+            model=champ.model,
+            panel=panel,
+            spec=mapping.feature_spec(champ_cfg),
+            params=mapping.chain_params(cfg).forecast,
+            storage_settings=store,
         )
     else:
         get_run_logger().warning(
@@ -359,27 +341,43 @@ def monitor(
         return {}
     out, model_name, mon = cfg.data.output_path, cfg.model.model_name, cfg.monitoring
     store = storage.StorageSettings.from_config(cfg.storage)
-    spec = conf.feature_spec(cfg)
-    window = drift.window_periods(cfg.data.frequency, mon.drift.window_periods)
+    spec = mapping.feature_spec(cfg)
+    plan = mapping.drift_plan(cfg)
     profile = steps.run(
         monitoring.profile_task,
-        *(features, spec.normalize, conf.drift_columns(cfg), mon.drift.bins),
-        *(list(mon.drift.segment_by), run.run_id, window),
+        features=features,
+        normalize=spec.normalize,
+        columns=plan.columns,
+        bins=plan.bins,
+        segment_by=plan.segment_by,
+        model_version=run.run_id,
+        window=plan.window,
     )
     folder = registry.version_path(out, model_name, run.run_id)
-    steps.run(monitoring.save_profile_task, profile, folder, store)
+    steps.run(monitoring.save_profile_task, profile=profile, folder=folder, settings=store)
     champ = decision.champion  # its profile is the reference, if it is comparable at all
     reference = None
     if champ is not None and decision.champion_cfg is not None:
         reference = registry.version_path(out, model_name, champ.version)
     drift_report = steps.run(
         monitoring.drift_task,
-        *(features, reference, window, conf.drift_params(cfg), target, store),
+        features=features,
+        reference_folder=reference,
+        window=plan.window,
+        params=plan.params,
+        target=target,
+        settings=store,
     )
     realised = steps.run(
         monitoring.realised_task,
-        *(panel, list(cfg.data.series_keys), out, mon.history_path, backtest.metrics),
-        *(dict(vars(mon.accuracy)), target, store),
+        panel=panel,
+        series_keys=list(cfg.data.series_keys),
+        output_path=out,
+        history_root=mon.history_path,
+        backtest_metrics=backtest.metrics,
+        params=mapping.monitoring_plan(cfg).accuracy,  # type: ignore[union-attr]
+        target=target,
+        settings=store,
     )
     found = {"profile.json": profile, "drift.json": drift_report, "realised.json": realised}
     return {name: content for name, content in found.items() if content is not None}

@@ -64,6 +64,7 @@ class AlertTarget:
 
 @task(name="quality", cache_policy=NO_CACHE, **IO_RETRY)
 def quality_task(
+    *,
     cleaned: CleanResult,
     panel: pl.DataFrame,
     params: quality.QualityParams,
@@ -120,6 +121,7 @@ def quality_task(
 
 @task(name="drift", cache_policy=NO_CACHE, **IO_RETRY)
 def drift_task(
+    *,
     features: pl.DataFrame,
     reference_folder: str | None,
     window: int,
@@ -166,22 +168,19 @@ def drift_task(
 
 @task(name="realised-accuracy", cache_policy=NO_CACHE, **IO_RETRY)
 def realised_task(
+    *,
     panel: pl.DataFrame,
     series_keys: list[str],
     output_path: str,
     history_root: str,
     backtest_metrics: dict[str, Any],
-    accuracy: dict[str, Any],
+    params: realised.AccuracyParams,
     target: AlertTarget,
     settings: Settings = None,
 ) -> dict[str, Any] | None:
-    """Join actuals that have arrived to the forecasts earlier runs served; track accuracy.
-
-    ``accuracy`` holds ``margin``, ``min_points``, ``recent_runs``, ``segment_by`` and
-    ``max_forecast_age_days`` (``monitoring.accuracy``).
-    """
+    """Join actuals that have arrived to the forecasts earlier runs served; track accuracy."""
     logger = get_run_logger()
-    since = dt.date.today() - dt.timedelta(days=int(accuracy["max_forecast_age_days"]))
+    since = dt.date.today() - dt.timedelta(days=params.max_forecast_age_days)
     published = monitoring_store.read_serving_history(
         output_path,
         target.model_name,
@@ -218,13 +217,7 @@ def realised_task(
     if history is None or history.height == 0:
         logger.info("realised accuracy: no served forecast has been realised yet")
         return None
-    check = realised.accuracy_check(
-        history,
-        backtest_metrics,
-        margin=float(accuracy["margin"]),
-        min_points=int(accuracy["min_points"]),
-        recent_runs=int(accuracy["recent_runs"]),
-    )
+    check = realised.accuracy_check(history, backtest_metrics, params)
     logger.info(
         "realised accuracy: %d new pairs, %d in history; recent WAPE %s vs backtest %s: %s",
         0 if new_pairs is None else new_pairs.height,
@@ -236,7 +229,7 @@ def realised_task(
     emitted = target.emit(accuracy=check)
     if emitted:
         logger.warning("realised accuracy: emitted %s", emitted)
-    metrics = realised.realised_metrics(history, str(accuracy["segment_by"]))
+    metrics = realised.realised_metrics(history, params.segment_by)
     return {"metrics": metrics, "check": check}
 
 
@@ -262,6 +255,7 @@ def _fmt(value: float | None) -> str:
 
 @task(name="profile", cache_policy=NO_CACHE)
 def profile_task(
+    *,
     features: pl.DataFrame,
     normalize: bool,
     columns: list[str],
@@ -288,6 +282,6 @@ def profile_task(
 
 
 @task(name="save-profile", cache_policy=NO_CACHE, **IO_RETRY)
-def save_profile_task(profile: dict[str, Any], folder: str, settings: Settings = None) -> str:
+def save_profile_task(*, profile: dict[str, Any], folder: str, settings: Settings = None) -> str:
     """Write ``profile.json`` next to a registered model."""
     return storage.uri(monitoring_store.save_profile(folder, profile, settings=settings))

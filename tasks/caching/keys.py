@@ -122,8 +122,7 @@ class InputFiles(CachePolicy):
     A changed, added or removed file changes the key, so a stale ingest is never reused.
     """
 
-    path_input: str = "input_path"
-    format_input: str = "file_format"
+    source_input: str = "params"  # a tasks.data.ingest.SourceParams
     settings_input: str = SETTINGS_INPUT
 
     def compute_key(
@@ -134,10 +133,9 @@ class InputFiles(CachePolicy):
         **kwargs: Any,
     ) -> str | None:
         """Digest of the fingerprints (S3: size and ETag, from one listing) of every file."""
+        source = inputs[self.source_input]
         fps = storage.list_fingerprints(
-            inputs[self.path_input],
-            inputs[self.format_input],
-            settings=inputs.get(self.settings_input),
+            source.input_path, source.file_format, settings=inputs.get(self.settings_input)
         )
         return storage.digest_fingerprints(fps)
 

@@ -20,6 +20,20 @@ FREQUENCIES = ("1d", "1w", "1mo")
 
 
 @dataclass(frozen=True)
+class PanelParams:
+    """How to build the panel: the series keys, the period, and the calendar's gaps and edges.
+
+    ``missing_periods`` is ``zero`` (a period without sales rows sold nothing) or ``null``
+    (unknown); ``drop_incomplete`` drops partly covered periods at either end.
+    """
+
+    series_keys: list[str]
+    frequency: str
+    missing_periods: str
+    drop_incomplete: bool
+
+
+@dataclass(frozen=True)
 class PanelResult:
     """The panel and what building it changed."""
 
@@ -108,8 +122,8 @@ def build_panel(
     daily: pl.DataFrame,
     series_keys: list[str],
     frequency: str,
-    missing_periods: str = "zero",
-    drop_incomplete: bool = True,
+    missing_periods: str,
+    drop_incomplete: bool,
 ) -> PanelResult:
     """One row per (series, period), calendar completed, partial edge periods dropped."""
     check_frequency(frequency)

@@ -51,10 +51,10 @@ class CleanParams:
     """Cleaning rules, from ``data`` and ``preprocessing`` config."""
 
     series_keys: list[str]
-    min_revenue: float = 0.0
-    repair_revenue: bool = True
-    allowed_categories: dict[str, list[str]] = field(default_factory=dict)
-    late_tolerance_days: int = 1
+    min_revenue: float
+    repair_revenue: bool
+    allowed_categories: dict[str, list[str]]
+    late_tolerance_days: int
 
 
 @dataclass(frozen=True)

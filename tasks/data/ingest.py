@@ -50,6 +50,16 @@ class UnreadableFilesError(DataError):
 
 
 @dataclass(frozen=True)
+class SourceParams:
+    """What to read: a file, folder or glob (local or ``s3://``), its format (``auto``,
+    ``parquet``, ``csv``) and the non-contract columns the config uses (kept as strings)."""
+
+    input_path: str
+    file_format: str
+    extra_columns: list[str]
+
+
+@dataclass(frozen=True)
 class FileGroup:
     """Files of one format that share a column layout, scanned together."""
 

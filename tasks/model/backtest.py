@@ -14,7 +14,7 @@ from tasks.errors import DataError
 from tasks.model.features import TARGET, FeatureSpec, build_features
 from tasks.model.forecast import recursive_forecast
 from tasks.model.metrics import score_by, score_methods
-from tasks.model.train import train_model
+from tasks.model.train import TrainParams, train_model
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def backtest_window(
     origin: dt.date,
     spec: FeatureSpec,
     params: BacktestParams,
-    train_args: dict[str, Any],
+    train: TrainParams,
 ) -> pl.DataFrame:
     """Train on periods before ``origin``, forecast ``horizon`` periods, add baselines."""
     keys = spec.series_keys
@@ -124,7 +124,7 @@ def backtest_window(
     future = window.select(*keys, "date", "promo").with_columns(
         pl.col("date").rank("dense").cast(pl.Int32).alias("step")
     )
-    model = train_model(features.filter(pl.col("date") < origin), spec, **train_args)
+    model = train_model(features.filter(pl.col("date") < origin), spec, train)
     preds = recursive_forecast(model, history, future.drop("step"), spec)
     rows = future.join(
         window.select(*keys, "date", pl.col(TARGET).alias("actual")), on=[*keys, "date"]
@@ -143,9 +143,7 @@ def backtest(
     panel: pl.DataFrame,
     spec: FeatureSpec,
     params: BacktestParams,
-    hyperparameters: dict[str, Any],
-    num_boost_round: int,
-    seed: int,
+    train: TrainParams,
 ) -> BacktestResult:
     """Rolling-origin backtest; metrics overall, per horizon step, per segment and per window."""
     if params.segment_by not in panel.columns:
@@ -155,13 +153,8 @@ def backtest(
     dates = panel["date"].unique().sort().to_list()
     starts = origins(dates, params.horizon, params.windows, spec.lookback + 1)
     features = build_features(panel, spec)
-    train_args = {
-        "hyperparameters": hyperparameters,
-        "num_boost_round": num_boost_round,
-        "seed": seed,
-    }
     predictions = pl.concat(
-        [backtest_window(panel, features, o, spec, params, train_args) for o in starts]
+        [backtest_window(panel, features, o, spec, params, train) for o in starts]
     ).sort(["origin", *spec.series_keys, "date"])
     metrics = {
         "backtest": score_methods(predictions),

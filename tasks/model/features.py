@@ -14,7 +14,7 @@ push values outside what the trees have seen.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 import holidays
@@ -43,11 +43,11 @@ class FeatureSpec:
     series_keys: list[str]
     lags: list[int]
     window_sizes: list[int]
-    categorical_columns: list[str] = field(default_factory=list)
-    calendar: bool = True
-    holiday_country: str | None = None
-    use_promo: bool = True
-    normalize: bool = True
+    categorical_columns: list[str]
+    calendar: bool
+    holiday_country: str | None
+    use_promo: bool
+    normalize: bool
 
     def __post_init__(self) -> None:
         bad = [v for v in [*self.lags, *self.window_sizes] if v < 1]
@@ -89,7 +89,7 @@ def resolve_spec(
     calendar: bool,
     holiday_country: str | None,
     use_promo: bool,
-    normalize: bool = True,
+    normalize: bool,
 ) -> FeatureSpec:
     """A spec with per-frequency defaults for the values left unset (``None``)."""
     return FeatureSpec(

@@ -6,11 +6,21 @@ windows read, so no feature ever sees an actual target at or after its own perio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from tasks.data.aggregate import offset
 from tasks.model.features import TARGET, FeatureSpec, build_features
 from tasks.model.train import TrainedModel, predict
+
+
+@dataclass(frozen=True)
+class ForecastParams:
+    """How far to forecast (periods) and an optional file of planned promotions."""
+
+    horizon: int
+    promo_plan_path: str | None
 
 
 def future_periods(

@@ -16,8 +16,8 @@ def _wape(metrics: dict[str, Any], method: str) -> float | None:
 def gate(
     metrics: dict[str, Any],
     min_improvement: float,
-    champion: dict[str, Any] | None = None,
-    max_regression: float = 0.05,
+    champion: dict[str, Any] | None,
+    max_regression: float,
 ) -> dict[str, Any]:
     """The promotion decision, with its reasons in words.
 

@@ -23,6 +23,15 @@ INCREASING = ("promo",)  # features the prediction must never fall with
 
 
 @dataclass(frozen=True)
+class TrainParams:
+    """How to fit: LightGBM parameters, boosting rounds and the seed (every seed is fixed)."""
+
+    hyperparameters: dict[str, Any]
+    num_boost_round: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """A booster with what is needed to feed it: feature order and category levels."""
 
@@ -97,13 +106,7 @@ def training_rows(features: pl.DataFrame, normalize: bool = False) -> pl.DataFra
     return features.filter(known)
 
 
-def train_model(
-    features: pl.DataFrame,
-    spec: FeatureSpec,
-    hyperparameters: dict[str, Any],
-    num_boost_round: int,
-    seed: int,
-) -> TrainedModel:
+def train_model(features: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
     """Fit LightGBM on every row with a known target; same inputs give the same model."""
     rows = training_rows(features, spec.normalize)
     if rows.height == 0:
@@ -124,8 +127,10 @@ def train_model(
         categorical_feature=[n for n in names if n in categories],
         free_raw_data=True,
     )
-    params = {"monotone_constraints": monotone_constraints(names), **hyperparameters}
-    booster = lgb.train(lgb_params(params, seed), dataset, num_boost_round=num_boost_round)
+    hyper = {"monotone_constraints": monotone_constraints(names), **params.hyperparameters}
+    booster = lgb.train(
+        lgb_params(hyper, params.seed), dataset, num_boost_round=params.num_boost_round
+    )
     return TrainedModel(
         booster=booster,
         feature_names=names,

@@ -40,14 +40,14 @@ PROFILE_FIELDS: dict[str, type | tuple[type, ...]] = {
 class DriftParams:
     """PSI above ``warn`` / ``alert``; fewer than ``min_rows`` current rows: not judged."""
 
-    warn: float = 0.1
-    alert: float = 0.25
-    epsilon: float = 1e-4
-    min_rows: int = 200
-    alert_on_segments: bool = False
+    warn: float
+    alert: float
+    epsilon: float
+    min_rows: int
+    alert_on_segments: bool
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = 1e-4) -> float:
+def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float) -> float:
     """Population stability index of two share vectors over the same bins."""
     e = np.clip(np.asarray(expected, dtype=np.float64), epsilon, None)
     a = np.clip(np.asarray(actual, dtype=np.float64), epsilon, None)
@@ -157,7 +157,7 @@ def _dates(frame: pl.DataFrame) -> dict[str, Any]:
 def build_profile(
     frame: pl.DataFrame,
     columns: Sequence[str],
-    bins: int = 10,
+    bins: int,
     *,
     target: str = TARGET,
     segment_by: Sequence[str] = (),
@@ -262,10 +262,9 @@ def restrict_profile(profile: dict[str, Any], columns: Sequence[str]) -> dict[st
 
 
 def psi_against(
-    profile: dict[str, Any], frame: pl.DataFrame, params: DriftParams | None = None
+    profile: dict[str, Any], frame: pl.DataFrame, params: DriftParams
 ) -> dict[str, Any]:
     """``drift.json``: PSI per column (features and target) overall and per segment."""
-    params = params or DriftParams()
     inputs = model_inputs(frame, profile["columns"])
     current = _segments(inputs, profile["segment_by"])
     segments = {k: _score(ref, current.get(k), params) for k, ref in profile["segments"].items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -56,9 +56,9 @@ class QualityParams:
     """What the checks need from config: series keys and one :class:`Limit` per check."""
 
     series_keys: list[str]
-    limits: dict[str, Limit] = field(default_factory=dict)
-    trailing_runs: int = 7
-    max_listed: int = 20
+    limits: dict[str, Limit]
+    trailing_runs: int
+    max_listed: int = 20  # series or categories named one by one in a check's detail
 
 
 def null_counts_plan(flagged: pl.LazyFrame, columns: Sequence[str] = NULL_COLUMNS) -> pl.LazyFrame:

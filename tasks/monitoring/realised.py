@@ -11,6 +11,7 @@ realised WAPE with the backtest's. All pure; :mod:`tasks.monitoring.store` does 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -20,6 +21,23 @@ from tasks.model.metrics import metric_exprs
 from tasks.monitoring.store import upsert
 
 PAIR_COLUMNS = ("run_id", "origin", "step", "date", "forecast", "actual", "realised_by")
+
+
+@dataclass(frozen=True)
+class AccuracyParams:
+    """When realised accuracy counts as degraded, and which forecasts are read.
+
+    Degraded: realised WAPE of the latest ``recent_runs`` runs above the backtest's by more
+    than ``margin`` (a fraction), judged only with ``min_points`` pairs or more; served
+    forecasts older than ``max_forecast_age_days`` are not read again; metrics per
+    ``segment_by`` value.
+    """
+
+    margin: float
+    min_points: int
+    recent_runs: int
+    max_forecast_age_days: int
+    segment_by: str
 
 
 def forecast_steps(forecasts: pl.DataFrame, series_keys: Sequence[str]) -> pl.DataFrame:
@@ -104,19 +122,15 @@ def recent(history: pl.DataFrame, runs: int) -> pl.DataFrame:
 
 
 def accuracy_check(
-    history: pl.DataFrame,
-    backtest_metrics: dict[str, Any],
-    *,
-    margin: float,
-    min_points: int,
-    recent_runs: int = 7,
+    history: pl.DataFrame, backtest_metrics: dict[str, Any], params: AccuracyParams
 ) -> dict[str, Any]:
     """Is realised WAPE of the latest runs worse than the backtest's by more than ``margin``?
 
     Judged overall and per horizon step (against ``per_horizon`` of ``metrics.json``);
     with fewer than ``min_points`` pairs nothing is judged.
     """
-    window = recent(history, recent_runs) if history.height else history
+    margin, min_points = params.margin, params.min_points
+    window = recent(history, params.recent_runs) if history.height else history
     realised = realised_metrics(window)
     expected = (backtest_metrics.get("backtest", {}).get("model") or {}).get("wape")
     by_step = {

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tasks import chain
 from tasks.data import aggregate, clean, ingest
 from tasks.data.schemas import CleanDaily, Panel, Quarantine, validate
 from tasks.data.sources.generate import (
@@ -23,6 +24,7 @@ from tasks.data.sources.generate import (
     generate_frame,
     write_dataset,
 )
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 RAW_CONTRACT = {
@@ -77,7 +79,7 @@ def _run(spec: GeneratorSpec, root: Path) -> Run:
     info = write_dataset(spec, root)
     source = ingest.discover(str(root), spec.file_format, [])
     lf = ingest.scan(source)
-    params = clean.CleanParams(
+    params = defaults.clean(
         series_keys=KEYS,
         allowed_categories={"region": list(spec.regions), "product_type": list(spec.product_types)},
     )
@@ -89,7 +91,7 @@ def _run(spec: GeneratorSpec, root: Path) -> Run:
             clean.row_counts(flagged),
         ]
     )
-    panel = aggregate.build_panel(daily, KEYS, "1w")
+    panel = chain.aggregate(daily, defaults.panel(series_keys=KEYS, frequency="1w"))
     return Run(
         spec, info, params, lf.collect(), daily, quarantine, counts.row(0, named=True), panel
     )

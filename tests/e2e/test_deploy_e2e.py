@@ -245,7 +245,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, **keys)
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, **keys)
         queue, queue_arn = landing_and_queue(s3, sqs)
-        spec = conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL)))
+        spec = conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec()
         dataset = root / "dataset"
         write_dataset(spec, dataset)
         history, new_keys = upload_dataset(s3, dataset)  # before notifications: no events

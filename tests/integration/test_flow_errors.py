@@ -46,7 +46,7 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("flow-errors")
     ensure_dataset(
-        conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL))), str(root / "data")
+        conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec(), str(root / "data")
     )
     return {"data": root / "data", "out": root / "out", "root": root}
 

@@ -1,8 +1,8 @@
-"""The bundled default data set, generated once per session, and the pipeline's pure chain
-(:mod:`tests.support.pipeline`).
+"""The bundled default data set, generated once per session, and the pipeline's chain
+(:mod:`tasks.chain`, through :mod:`tests.support.pipeline`).
 
-The model tests run the stage functions directly (ingest → clean → aggregate → features →
-train → forecast), not the Prefect flow: no server, no cache, nothing but the model. The
+The model tests run the chain directly (ingest → clean → aggregate → features → train →
+forecast), not the Prefect flow: no server, no cache, nothing but the model. The
 default data set (``GeneratorSpec()`` as composed from ``conf/``) is written into a temp
 dir once; every test that needs the default panel or model shares the session fixtures.
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from flows import config as conf
 from tasks.data.sources import generate
 from tests.support.pipeline import PipelineRun, app_config, run_pipeline
 
@@ -23,7 +22,7 @@ from tests.support.pipeline import PipelineRun, app_config, run_pipeline
 def default_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled default raw data set, written once into a temp dir."""
     root = tmp_path_factory.mktemp("model-data") / "synthetic"
-    spec = conf.generator_spec(app_config(root))
+    spec = app_config(root).data.generator.to_spec()
     assert spec == generate.GeneratorSpec(), "conf/ no longer composes the default generator"
     generate.write_dataset(spec, root)
     return root

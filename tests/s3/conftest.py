@@ -73,7 +73,7 @@ def raw_dataset(s3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     from flows import config as conf
     from tasks.data.sources.generate import write_dataset
 
-    spec = conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL)))
+    spec = conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec()
     local: Path = tmp_path_factory.mktemp("raw") / "raw"
     write_dataset(spec, local)
     keys = []

@@ -16,6 +16,7 @@ import pytest
 from tasks import storage
 from tasks.caching import InputFiles
 from tasks.data import ingest
+from tasks.data.ingest import SourceParams
 from tasks.storage import s3 as storage_s3
 from tests.s3.faults import Fault, FaultProxy
 from tests.s3.support import BUCKET, FAKE_SECRET
@@ -92,7 +93,7 @@ def test_ingest_cache_key_follows_content_not_credentials(
     tree: str, settings: storage.StorageSettings, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policy = InputFiles()
-    inputs = {"input_path": tree, "file_format": "auto", "storage_settings": settings}
+    inputs = {"params": SourceParams(tree, "auto", []), "storage_settings": settings}
 
     def key() -> str | None:
         return policy.compute_key(None, inputs, {})  # type: ignore[arg-type]

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tasks.data import aggregate, clean
+from tasks import chain
+from tasks.data import clean
 from tasks.monitoring import drift, quality, realised
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)
@@ -71,9 +73,15 @@ def raw_rows(series: list[tuple[str, str]], days: int = 42, gap: int | None = No
     return pl.DataFrame(rows)
 
 
-def quality_run(raw: pl.DataFrame, run_id: str, history: pl.DataFrame | None) -> dict[str, Any]:
-    """Clean, aggregate and check as the flow does (tasks.stages + tasks.monitoring)."""
-    flagged = clean.flag_rows(raw.lazy(), clean.CleanParams(series_keys=KEYS))
+def quality_run(
+    raw: pl.DataFrame,
+    run_id: str,
+    history: pl.DataFrame | None,
+    params: quality.QualityParams | None = None,
+) -> dict[str, Any]:
+    """Clean, aggregate and check as the flow does (tasks.chain + tasks.monitoring), with
+    ``params`` (default: the config's, with this module's LIMITS)."""
+    flagged = clean.flag_rows(raw.lazy(), defaults.clean(series_keys=KEYS, allowed_categories={}))
     daily, quarantine, counts, nulls = pl.collect_all(
         [
             clean.rollup_daily(flagged, KEYS),
@@ -85,8 +93,8 @@ def quality_run(raw: pl.DataFrame, run_id: str, history: pl.DataFrame | None) ->
     cleaned = clean.CleanResult(
         daily=daily, quarantine=quarantine, counts=counts.row(0, named=True)
     )
-    panel = aggregate.build_panel(daily, KEYS, "1d").panel
-    params = quality.QualityParams(series_keys=KEYS, limits=LIMITS)
+    panel = chain.aggregate(daily, defaults.panel(series_keys=KEYS)).panel
+    params = params or defaults.quality(series_keys=KEYS, limits=LIMITS)
     return quality.quality_report(run_id, cleaned, panel, params, history, nulls.row(0, named=True))
 
 
@@ -132,7 +140,7 @@ def drift_json(current: pl.DataFrame | None = None) -> dict[str, Any]:
     )
     profile["model_version"] = "v3"
     now = features(1_800, 2, shift=0.15) if current is None else current
-    return drift.psi_against(profile, now, drift.DriftParams(min_rows=200))
+    return drift.psi_against(profile, now, defaults.drift(min_rows=200))
 
 
 # ---------------------------------------------------------------- realised accuracy
@@ -173,10 +181,10 @@ def realised_json(
     )
     pairs = realised.realised_pairs(forecasts, panel, KEYS, "now")
     history = realised.append_history(None, pairs, KEYS)
-    options = {"margin": 0.25, "min_points": 12, "recent_runs": 7} | check
+    params = defaults.accuracy(**({"margin": 0.25, "min_points": 12, "recent_runs": 7} | check))
     return {
-        "metrics": realised.realised_metrics(history, segment_by="product_type"),
-        "check": realised.accuracy_check(history, backtest or BACKTEST, **options),
+        "metrics": realised.realised_metrics(history, segment_by=params.segment_by),
+        "check": realised.accuracy_check(history, backtest or BACKTEST, params),
     }
 
 

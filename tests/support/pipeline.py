@@ -1,5 +1,6 @@
-"""The pipeline's pure chain on the default config: ingest → clean → aggregate → features →
-train → forecast, without Prefect (no server, no cache): what the model tests run."""
+"""The pipeline's chain (:mod:`tasks.chain`) on the default config, without Prefect (no
+server, no cache): ingest → clean → aggregate → features → train → forecast, exactly as
+the flow's tasks run it. What the model tests run."""
 
 from __future__ import annotations
 
@@ -9,18 +10,22 @@ from pathlib import Path
 import polars as pl
 
 from flows import config as conf
-from tasks.data import aggregate, clean, ingest
-from tasks.model import features, forecast, train
+from flows import plan
+from tasks import chain
+from tasks.chain import ChainParams
+from tasks.model.features import FeatureSpec
+from tasks.model.train import TrainedModel
 
 
 @dataclass(frozen=True)
 class PipelineRun:
-    """What one pass of the pure chain produced."""
+    """What one pass of the chain produced, with the config and parameters it ran on."""
 
     cfg: conf.AppConfig
+    params: ChainParams
     panel: pl.DataFrame
-    spec: features.FeatureSpec
-    model: train.TrainedModel
+    spec: FeatureSpec
+    model: TrainedModel
     forecasts: pl.DataFrame
 
 
@@ -38,39 +43,9 @@ def app_config(input_path: str | Path, overrides: list[str] | None = None) -> co
     return conf.to_app_config(composed)
 
 
-def build_panel(cfg: conf.AppConfig) -> pl.DataFrame:
-    """Ingest, clean (counts reconciled) and aggregate, as the flow's tasks do."""
-    source = ingest.discover(cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg))
-    params = conf.clean_params(cfg)
-    flagged = clean.flag_rows(ingest.scan(source), params)
-    daily, quarantine, counts = pl.collect_all(
-        [
-            clean.rollup_daily(flagged, params.series_keys),
-            clean.quarantine_rows(flagged, source.extra_columns),
-            clean.row_counts(flagged),
-        ]
-    )
-    clean.reconcile(counts.row(0, named=True), quarantine, daily)
-    return aggregate.build_panel(
-        daily,
-        params.series_keys,
-        cfg.data.frequency,
-        cfg.preprocessing.missing_periods,
-        cfg.preprocessing.drop_incomplete_periods,
-    ).panel
-
-
-def run_pipeline(input_path: str | Path, promo_plan: pl.DataFrame | None = None) -> PipelineRun:
-    """One full pass, ingest → forecast, with the default config."""
-    cfg = app_config(input_path)
-    panel = build_panel(cfg)
-    spec = conf.feature_spec(cfg)
-    model = train.train_model(
-        features.build_features(panel, spec),
-        spec,
-        conf.hyperparameters(cfg),
-        cfg.model.num_boost_round,
-        cfg.random_seed,
-    )
-    out = forecast.forecast_next(model, panel, spec, conf.horizon(cfg), promo_plan)
-    return PipelineRun(cfg, panel, spec, model, out)
+def run_pipeline(input_path: str | Path, overrides: list[str] | None = None) -> PipelineRun:
+    """One full pass of the chain, ingest → forecast, with the default config."""
+    cfg = app_config(input_path, overrides)
+    params = plan.chain_params(cfg)
+    run = chain.run(params)
+    return PipelineRun(cfg, params, run.panel.panel, params.features, run.model, run.forecasts)

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import pytest
 
 from tasks.data import aggregate
 from tasks.data.schemas import Panel, validate
+from tests.support import defaults
 
 D = dt.date
 KEYS = ["region", "product_type"]
+
+
+def build(daily: pl.DataFrame, frequency: str, **changes: Any) -> aggregate.PanelResult:
+    """``build_panel`` with the default config's gap and edge rules, and ``changes``."""
+    p = defaults.panel(series_keys=KEYS, frequency=frequency, **changes)
+    return aggregate.build_panel(
+        daily, p.series_keys, p.frequency, p.missing_periods, p.drop_incomplete
+    )
+
+
 DailyRows = Callable[..., pl.DataFrame]
 
 
@@ -52,7 +64,7 @@ def _expected(daily: pl.DataFrame, frequency: str, starts: list[dt.date]) -> pl.
 
 
 def test_weekly_sums_equal_daily_sums_of_complete_weeks(daily: pl.DataFrame) -> None:
-    result = aggregate.build_panel(daily, KEYS, "1w")
+    result = build(daily, "1w")
     panel = result.panel
     mondays = _days(D(2024, 1, 8), D(2024, 2, 26))[::7]
     assert result.incomplete_periods_dropped == [D(2024, 1, 1), D(2024, 3, 4)]
@@ -70,7 +82,7 @@ def test_weekly_sums_equal_daily_sums_of_complete_weeks(daily: pl.DataFrame) -> 
 
 
 def test_monthly_sums_equal_daily_sums_of_complete_months(daily: pl.DataFrame) -> None:
-    result = aggregate.build_panel(daily, KEYS, "1mo")
+    result = build(daily, "1mo")
     assert result.incomplete_periods_dropped == [D(2024, 1, 1), D(2024, 3, 1)]
     assert result.panel.select(*KEYS, "date", "revenue").rows() == [
         ("north", "toys", D(2024, 2, 1), float(sum(range(32, 61)))),
@@ -79,14 +91,14 @@ def test_monthly_sums_equal_daily_sums_of_complete_months(daily: pl.DataFrame) -
 
 def test_monthly_periods_start_on_the_first(daily_rows: DailyRows) -> None:
     frame = daily_rows(*[("north", "toys", d, 1.0) for d in _days(D(2023, 11, 1), D(2024, 2, 29))])
-    panel = aggregate.build_panel(frame, KEYS, "1mo").panel
+    panel = build(frame, "1mo").panel
     assert panel["date"].to_list() == [D(2023, 11, 1), D(2023, 12, 1), D(2024, 1, 1), D(2024, 2, 1)]
     assert panel["revenue"].to_list() == [30.0, 31.0, 31.0, 29.0]
     assert panel["n_rows"].to_list() == [30, 31, 31, 29]
 
 
 def test_daily_panel_keeps_every_day(daily: pl.DataFrame) -> None:
-    result = aggregate.build_panel(daily, KEYS, "1d")
+    result = build(daily, "1d")
     assert result.incomplete_periods_dropped == []
     real = result.panel.filter(~pl.col("is_filled"))
     assert real.select(*KEYS, "date", "revenue").equals(
@@ -96,7 +108,7 @@ def test_daily_panel_keeps_every_day(daily: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize("frequency", ["1d", "1w"])
 def test_gaps_inside_a_series_are_filled_with_zero(daily: pl.DataFrame, frequency: str) -> None:
-    result = aggregate.build_panel(daily, KEYS, frequency, missing_periods="zero")
+    result = build(daily, frequency, missing_periods="zero")
     south = result.panel.filter(pl.col("region") == "south")
     first, last = (
         (D(2024, 1, 10), D(2024, 1, 31)) if frequency == "1d" else (D(2024, 1, 8), D(2024, 1, 29))
@@ -116,7 +128,7 @@ def test_gaps_inside_a_series_are_filled_with_zero(daily: pl.DataFrame, frequenc
 
 
 def test_gaps_become_null_revenue_in_null_mode(daily: pl.DataFrame) -> None:
-    panel = aggregate.build_panel(daily, KEYS, "1w", missing_periods="null").panel
+    panel = build(daily, "1w", missing_periods="null").panel
     filled = panel.filter(pl.col("is_filled"))
     assert filled.height == 2
     assert filled["revenue"].null_count() == 2
@@ -127,7 +139,7 @@ def test_gaps_become_null_revenue_in_null_mode(daily: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize("frequency", ["1d", "1w"])
 def test_nothing_is_added_outside_a_series_span(daily: pl.DataFrame, frequency: str) -> None:
-    panel = aggregate.build_panel(daily, KEYS, frequency).panel
+    panel = build(daily, frequency).panel
     spans = panel.group_by(KEYS).agg(
         pl.col("date").min().alias("lo"), pl.col("date").max().alias("hi")
     )
@@ -150,7 +162,7 @@ def test_one_row_per_series_and_period(daily_rows: DailyRows, frequency: str) ->
             if d.day % 5
         ]
     )
-    panel = aggregate.build_panel(frame, KEYS, frequency).panel
+    panel = build(frame, frequency).panel
     assert panel.select(*KEYS, "date").is_unique().all()
     n_periods = {"1d": 91, "1w": 13, "1mo": 3}[frequency]  # Mon 2024-01-01 .. Sun 03-31
     assert panel.height == 4 * n_periods
@@ -158,7 +170,7 @@ def test_one_row_per_series_and_period(daily_rows: DailyRows, frequency: str) ->
 
 
 def test_partial_periods_kept_when_asked(daily: pl.DataFrame) -> None:
-    result = aggregate.build_panel(daily, KEYS, "1w", drop_incomplete=False)
+    result = build(daily, "1w", drop_incomplete=False)
     assert result.incomplete_periods_dropped == []
     north = result.panel.filter(pl.col("region") == "north")
     assert north["date"].min() == D(2024, 1, 1)
@@ -174,7 +186,7 @@ def test_promo_is_the_row_weighted_share(daily_rows: DailyRows) -> None:
         ],
         ("north", "toys", D(2024, 1, 7), 1.0, {"promo": 0.5, "n_rows": 4}),
     )
-    panel = aggregate.build_panel(frame, KEYS, "1w").panel
+    panel = build(frame, "1w").panel
     assert panel["promo"].to_list() == pytest.approx([2 / 10])
     assert panel["n_rows"].to_list() == [10]
 
@@ -200,21 +212,21 @@ def test_incomplete_periods(
 @pytest.mark.parametrize("frequency", ["2w", "weekly", "1h", ""])
 def test_bad_frequency_raises_naming_it(daily: pl.DataFrame, frequency: str) -> None:
     with pytest.raises(ValueError, match=r"data\.frequency") as info:
-        aggregate.build_panel(daily, KEYS, frequency)
+        build(daily, frequency)
     assert repr(frequency) in str(info.value)
 
 
 def test_bad_missing_periods_raises_naming_it(daily: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"preprocessing\.missing_periods='ffill'"):
-        aggregate.build_panel(daily, KEYS, "1d", missing_periods="ffill")
+        build(daily, "1d", missing_periods="ffill")
 
 
 def test_empty_or_too_short_data_raises(daily_rows: DailyRows) -> None:
     with pytest.raises(ValueError, match="no clean rows"):
-        aggregate.build_panel(daily_rows(), KEYS, "1d")
+        build(daily_rows(), "1d")
     short = daily_rows(*[("north", "toys", d, 1.0) for d in _days(D(2024, 1, 3), D(2024, 1, 9))])
     with pytest.raises(ValueError, match="covers no complete 1w period"):
-        aggregate.build_panel(short, KEYS, "1w")
+        build(short, "1w")
 
 
 def test_offset() -> None:

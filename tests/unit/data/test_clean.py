@@ -15,10 +15,11 @@ import pytest
 from tasks.data import clean
 from tasks.data.clean import CleanParams, ReconciliationError
 from tasks.data.schemas import QUARANTINE_REASONS
+from tests.support import defaults
 
 D = dt.date
 KEYS = ["region", "product_type"]
-PARAMS = CleanParams(
+PARAMS = defaults.clean(
     series_keys=KEYS,
     min_revenue=1.0,
     allowed_categories={"region": ["north", "south"], "product_type": ["toys", "games"]},
@@ -110,14 +111,14 @@ def test_precedence_follows_the_declared_order(raw_rows: RawRows) -> None:
 
 
 def test_allowed_categories_are_optional(raw_rows: RawRows) -> None:
-    params = CleanParams(series_keys=KEYS)
+    params = defaults.clean(series_keys=KEYS, allowed_categories={})
     assert _flag(raw_rows({"region": "mars"}), params)["reason"].to_list() == [None]
 
 
 def test_min_revenue_is_inclusive(raw_rows: RawRows) -> None:
     flagged = _flag(raw_rows({"revenue": 1.0}, {"revenue": 0.99}, {"revenue": 0.0}))
     assert flagged["reason"].to_list() == [None, "below_min_revenue", "below_min_revenue"]
-    zero_ok = CleanParams(series_keys=KEYS, min_revenue=0.0)
+    zero_ok = defaults.clean(series_keys=KEYS, allowed_categories={}, min_revenue=0.0)
     assert _flag(raw_rows({"revenue": 0.0}), zero_ok)["reason"].to_list() == [None]
 
 
@@ -137,7 +138,7 @@ def test_revenue_without_units_or_price_cannot_be_repaired(raw_rows: RawRows, mi
 
 
 def test_repair_can_be_switched_off(raw_rows: RawRows) -> None:
-    params = CleanParams(series_keys=KEYS, repair_revenue=False)
+    params = defaults.clean(series_keys=KEYS, allowed_categories={}, repair_revenue=False)
     result = _run(raw_rows({"revenue": None}), params)
     assert result.quarantine["reason"].to_list() == ["null_revenue"]
     assert result.counts["rows_repaired"] == 0
@@ -214,7 +215,7 @@ def test_late_rows_are_kept_and_counted(raw_rows: RawRows) -> None:
     result = _run(lf)
     assert result.counts["rows_late"] == 1  # kept late rows only
     assert result.counts["rows_kept"] == 3
-    strict = CleanParams(series_keys=KEYS, min_revenue=1.0, late_tolerance_days=0)
+    strict = defaults.clean(series_keys=KEYS, allowed_categories={}, min_revenue=1.0, late_tolerance_days=0)
     assert _run(lf, strict).counts["rows_late"] == 2
 
 
@@ -416,7 +417,7 @@ def test_all_quarantined_reports_counts_by_reason_and_writes_the_quarantine(
     assert result.daily.height == 0
     run_dir = tmp_path / "runs" / "2024-01-01" / "run-1"
     with pytest.raises(clean.NoCleanRowsError) as info:
-        no_clean_rows_task.fn(result, str(run_dir))
+        no_clean_rows_task.fn(cleaned=result, run_dir=str(run_dir))
     text = info.value.block()
     assert "all 4 rows were quarantined (unknown_category 3, negative_revenue 1)" in text
     assert f"where: {run_dir / 'quarantine.parquet'}" in text

@@ -9,6 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from flows import config as conf
+from flows import plan
 
 
 def compose(*overrides: str) -> conf.AppConfig:
@@ -52,9 +53,9 @@ def test_two_overrides_from_the_readme_example() -> None:
     cfg = compose("model.hyperparameters.max_depth=8", "data.frequency=1w")
     assert cfg.model.hyperparameters.max_depth == 8
     assert cfg.data.frequency == "1w"
-    assert conf.feature_spec(cfg).lags == [1, 2, 4, 52]
-    assert conf.backtest_params(cfg).season_length == 52
-    assert conf.horizon(cfg) == 13
+    assert plan.feature_spec(cfg).lags == [1, 2, 4, 52]
+    assert plan.backtest_params(cfg).season_length == 52
+    assert plan.horizon(cfg) == 13
 
 
 @pytest.mark.parametrize(
@@ -105,33 +106,33 @@ def test_local_data_needs_an_input_path(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_per_frequency_defaults_and_explicit_values() -> None:
     daily = compose()
-    assert conf.feature_spec(daily).lags == [1, 7, 14, 28]
-    assert conf.feature_spec(daily).window_sizes == [7, 28]
-    assert conf.backtest_params(daily).season_length == 7
+    assert plan.feature_spec(daily).lags == [1, 7, 14, 28]
+    assert plan.feature_spec(daily).window_sizes == [7, 28]
+    assert plan.backtest_params(daily).season_length == 7
     monthly = compose("data.frequency=1mo", "evaluation.season_length=6", "forecast.horizon=3")
-    assert conf.backtest_params(monthly).season_length == 6
-    assert conf.backtest_params(monthly).moving_average_window == 6
-    assert conf.horizon(monthly) == 3
+    assert plan.backtest_params(monthly).season_length == 6
+    assert plan.backtest_params(monthly).moving_average_window == 6
+    assert plan.horizon(monthly) == 3
 
 
 def test_generator_spec_and_clean_params_follow_config() -> None:
     cfg = compose("data.generator.days=30", "data.generator.defects.duplicate=0")
-    spec = conf.generator_spec(cfg)
+    spec = cfg.data.generator.to_spec()
     assert spec.days == 30
     assert spec.defects.duplicate == 0
-    params = conf.clean_params(cfg)
+    params = plan.clean_params(cfg)
     assert params.allowed_categories["region"] == list(cfg.data.generator.regions)
 
 
 def test_extra_columns_are_only_those_the_config_uses() -> None:
-    assert conf.extra_columns(compose()) == []
+    assert plan.source_params(compose()).extra_columns == []
     cfg = compose(
         "data.series_keys=[region,channel]",
         "features.categorical_columns=[channel]",
         "evaluation.segment_by=channel",
         "monitoring.drift.segment_by=[channel]",
     )
-    assert conf.extra_columns(cfg) == ["channel"]
+    assert plan.source_params(cfg).extra_columns == ["channel"]
 
 
 def _keys(node: object, prefix: str = "") -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 from flows import config as conf
+from flows import plan
 from tasks.errors import ConfigError
 from tasks.model import hyperparameters
 
@@ -97,15 +98,15 @@ def test_the_fix_in_the_message_is_itself_a_valid_value() -> None:
     error = config_error("forecast.horizon=0", "evaluation.backtest_windows=0")
     fixes = [p.fix.removeprefix("e.g. ") for p in error.problems]
     cfg = compose(*fixes)
-    assert conf.horizon(cfg) == 28
+    assert plan.horizon(cfg) == 28
     assert cfg.evaluation.backtest_windows == 3
 
 
 def test_null_horizon_is_the_frequency_default_and_explicit_values_are_kept() -> None:
-    assert conf.horizon(compose()) == 28
-    assert conf.horizon(compose("data.frequency=1w")) == 13
-    assert conf.horizon(compose("forecast.horizon=1")) == 1
-    assert conf.backtest_params(compose("evaluation.season_length=1")).season_length == 1
+    assert plan.horizon(compose()) == 28
+    assert plan.horizon(compose("data.frequency=1w")) == 13
+    assert plan.horizon(compose("forecast.horizon=1")) == 1
+    assert plan.backtest_params(compose("evaluation.season_length=1")).season_length == 1
 
 
 def test_the_default_configs_of_every_data_option_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,14 +141,14 @@ def test_a_hyperparameter_typo_in_plain_syntax_fails_at_composition() -> None:
 )
 def test_a_real_lightgbm_parameter_can_be_added_and_reaches_training(override: str) -> None:
     name, value = override.split(".", 2)[2].split("=")
-    params = conf.hyperparameters(compose(override))
+    params = plan.train_params(compose(override)).hyperparameters
     assert params[name] == pytest.approx(float(value))
 
 
 def test_an_added_parameter_survives_the_champions_resolved_config() -> None:
     node = conf.compose_config(["+model.hyperparameters.min_sum_hessian_in_leaf=0.01"])
     again = conf.from_resolved_yaml(conf.resolved_yaml(node), "champion config.yaml")
-    assert conf.hyperparameters(again)["min_sum_hessian_in_leaf"] == 0.01
+    assert plan.train_params(again).hyperparameters["min_sum_hessian_in_leaf"] == 0.01
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,15 @@ from tasks.model.backtest import (
     origins,
     seasonal_naive,
 )
-from tasks.model.features import TARGET, FeatureSpec, build_features
+from tasks.model.features import TARGET, build_features
 from tasks.model.gate import gate
+from tasks.model.train import TrainParams
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
+MAX_REGRESSION = 0.05  # the champion check; these cases have no champion to compare
 START = dt.date(2024, 1, 1)
-SPEC = FeatureSpec("1d", KEYS, lags=[1, 7], window_sizes=[7], categorical_columns=KEYS)
+SPEC = defaults.feature_spec(lags=[1, 7], window_sizes=[7], holiday_country=None)
 HYPER = {
     "objective": "regression",
     "learning_rate": 0.2,
@@ -32,7 +35,7 @@ HYPER = {
     "min_data_in_leaf": 5,
     "num_threads": 1,
 }
-TRAIN_ARGS = {"hyperparameters": HYPER, "num_boost_round": 20, "seed": 7}
+TRAIN = TrainParams(HYPER, num_boost_round=20, seed=7)
 
 
 def days(n: int, start: dt.date = START) -> list[dt.date]:
@@ -164,14 +167,14 @@ def params(horizon: int = 7, windows: int = 2) -> BacktestParams:
 def test_backtest_window_never_sees_actuals_from_the_origin_on() -> None:
     panel = weekly_panel()
     origin = START + dt.timedelta(days=56)
-    base = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN_ARGS)
+    base = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
     leaked = panel.with_columns(
         pl.when(pl.col("date") >= origin)
         .then(pl.col(TARGET) * 1000)
         .otherwise(pl.col(TARGET))
         .alias(TARGET)
     )
-    out = backtest_window(leaked, build_features(leaked, SPEC), origin, SPEC, params(), TRAIN_ARGS)
+    out = backtest_window(leaked, build_features(leaked, SPEC), origin, SPEC, params(), TRAIN)
     forecasts = ["model", "seasonal_naive", "moving_average"]
     assert_frame_equal(out.drop("actual"), base.drop("actual"))
     assert_frame_equal(out.select("actual"), base.select(pl.col("actual") * 1000))
@@ -181,7 +184,7 @@ def test_backtest_window_never_sees_actuals_from_the_origin_on() -> None:
 def test_backtest_window_rows_steps_and_baselines() -> None:
     panel = weekly_panel()
     origin = START + dt.timedelta(days=56)
-    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN_ARGS)
+    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
     assert out.height == 2 * 7
     assert set(out.columns) >= {*KEYS, "date", "promo", "step", "actual", "model", "origin"}
     north = out.filter(pl.col("region") == "north").sort("date")
@@ -198,7 +201,7 @@ def test_backtest_window_falls_back_to_the_moving_average_without_a_season() -> 
     """A series with less than a season of history gets the moving average as seasonal naive."""
     panel = pl.concat([weekly_panel(), one_series("east", [3.0] * 10, START + dt.timedelta(60))])
     origin = START + dt.timedelta(days=63)  # east has 3 periods of history before it
-    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN_ARGS)
+    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
     east = out.filter(pl.col("region") == "east")
     assert east.height == 7
     assert east["moving_average"].to_list() == [3.0] * 7
@@ -207,7 +210,7 @@ def test_backtest_window_falls_back_to_the_moving_average_without_a_season() -> 
 
 def test_backtest_metrics_layout() -> None:
     panel = weekly_panel()
-    result = backtest(panel, SPEC, params(horizon=7, windows=2), HYPER, 20, 7)
+    result = backtest(panel, SPEC, params(horizon=7, windows=2), TRAIN)
     preds, metrics = result.predictions, result.metrics
     assert preds.height == 2 * 2 * 7
     assert metrics["windows"] == {"origins": ["2024-02-26", "2024-03-04"], "horizon": 7}
@@ -226,8 +229,8 @@ def test_backtest_metrics_layout() -> None:
 
 def test_backtest_is_deterministic() -> None:
     panel = weekly_panel()
-    first = backtest(panel, SPEC, params(), HYPER, 20, 7)
-    second = backtest(panel, SPEC, params(), HYPER, 20, 7)
+    first = backtest(panel, SPEC, params(), TRAIN)
+    second = backtest(panel, SPEC, params(), TRAIN)
     assert_frame_equal(first.predictions, second.predictions, check_exact=True)
     assert first.metrics == second.metrics
 
@@ -235,14 +238,14 @@ def test_backtest_is_deterministic() -> None:
 def test_backtest_too_short_history_is_a_clear_error() -> None:
     panel = weekly_panel(n=20)
     with pytest.raises(ValueError, match=r"(?s)has 20 period.*needs \d+.*fix: .*horizon") as err:
-        backtest(panel, SPEC, params(horizon=7, windows=2), HYPER, 20, 7)
+        backtest(panel, SPEC, params(horizon=7, windows=2), TRAIN)
     assert "data.input_path" in str(err.value)
 
 
 def test_backtest_rejects_an_unknown_segment_column() -> None:
     bad = BacktestParams(7, 1, 7, 7, segment_by="store_format")
     with pytest.raises(ValueError, match=r"evaluation\.segment_by='store_format'"):
-        backtest(weekly_panel(), SPEC, bad, HYPER, 20, 7)
+        backtest(weekly_panel(), SPEC, bad, TRAIN)
 
 
 # --- gate -------------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def metrics(model: float | None, naive: float | None) -> dict[str, dict[str, dic
 
 
 def test_gate_passes_when_the_model_beats_seasonal_naive() -> None:
-    decision = gate(metrics(0.30, 0.40), 0.1)
+    decision = gate(metrics(0.30, 0.40), 0.1, None, MAX_REGRESSION)
     assert decision["passed"] is True
     assert decision["reasons"] == [
         "model WAPE 0.3000 beats seasonal naive WAPE 0.4000 by the required 10.0% (limit 0.3600)",
@@ -262,20 +265,20 @@ def test_gate_passes_when_the_model_beats_seasonal_naive() -> None:
 
 
 def test_gate_fails_when_the_improvement_is_too_small() -> None:
-    decision = gate(metrics(0.38, 0.40), 0.1)
+    decision = gate(metrics(0.38, 0.40), 0.1, None, MAX_REGRESSION)
     assert decision["passed"] is False
     assert "model WAPE 0.3800 does not beat seasonal naive WAPE 0.4000" in decision["reasons"][0]
     assert "limit 0.3600" in decision["reasons"][0]
 
 
 def test_gate_fails_when_the_model_is_worse_or_equal() -> None:
-    assert gate(metrics(0.50, 0.40), 0.0)["passed"] is False
-    assert gate(metrics(0.40, 0.40), 0.0)["passed"] is False
-    assert gate(metrics(0.39, 0.40), 0.0)["passed"] is True
+    assert gate(metrics(0.50, 0.40), 0.0, None, MAX_REGRESSION)["passed"] is False
+    assert gate(metrics(0.40, 0.40), 0.0, None, MAX_REGRESSION)["passed"] is False
+    assert gate(metrics(0.39, 0.40), 0.0, None, MAX_REGRESSION)["passed"] is True
 
 
 def test_gate_fails_on_an_undefined_wape() -> None:
-    decision = gate(metrics(None, 0.4), 0.0)
+    decision = gate(metrics(None, 0.4), 0.0, None, MAX_REGRESSION)
     assert decision == {
         "passed": False,
         "reasons": ["backtest WAPE is undefined (no actual revenue)"],
@@ -287,7 +290,7 @@ def champion(wape: float | None) -> dict[str, object]:
 
 
 def test_gate_passes_within_the_allowed_regression_from_the_champion() -> None:
-    decision = gate(metrics(0.31, 0.40), 0.0, champion(0.30), max_regression=0.05)
+    decision = gate(metrics(0.31, 0.40), 0.0, champion(0.30), 0.05)
     assert decision["passed"] is True
     assert decision["champion"] == {"version": "v7", "wape": 0.30}
     assert decision["reasons"][1] == (
@@ -297,7 +300,7 @@ def test_gate_passes_within_the_allowed_regression_from_the_champion() -> None:
 
 
 def test_gate_fails_beyond_the_allowed_regression_from_the_champion() -> None:
-    decision = gate(metrics(0.32, 0.40), 0.0, champion(0.30), max_regression=0.05)
+    decision = gate(metrics(0.32, 0.40), 0.0, champion(0.30), 0.05)
     assert decision["passed"] is False
     assert "model WAPE 0.3200 is worse than the allowed 5.0% regression" in decision["reasons"][1]
     assert "beats seasonal naive" in decision["reasons"][0]  # the naive check alone passed
@@ -305,11 +308,11 @@ def test_gate_fails_beyond_the_allowed_regression_from_the_champion() -> None:
 
 def test_gate_needs_both_checks() -> None:
     # better than the champion but not better than seasonal naive: still fails
-    assert gate(metrics(0.45, 0.40), 0.0, champion(0.50))["passed"] is False
+    assert gate(metrics(0.45, 0.40), 0.0, champion(0.50), MAX_REGRESSION)["passed"] is False
 
 
 def test_gate_with_a_champion_that_cannot_be_rescored() -> None:
-    decision = gate(metrics(0.30, 0.40), 0.0, champion(None))
+    decision = gate(metrics(0.30, 0.40), 0.0, champion(None), MAX_REGRESSION)
     assert decision["passed"] is True
     assert decision["reasons"][1] == "champion v7 could not be re-scored; not compared"
 
@@ -338,11 +341,11 @@ def test_history_check_names_periods_needed_and_available_and_the_keys() -> None
 def test_each_suggested_fix_makes_the_history_enough(fixed: dict[str, int]) -> None:
     panel = weekly_panel(n=20)
     check_history(panel, SPEC, params(**fixed))
-    backtest(panel, SPEC, params(**fixed), HYPER, 5, 7)  # and the backtest runs
+    backtest(panel, SPEC, params(**fixed), TrainParams(HYPER, 5, 7))  # and the backtest runs
 
 
 def test_shorter_lags_suggested_make_the_history_enough() -> None:
-    short = FeatureSpec("1d", KEYS, lags=[1, 5], window_sizes=[5], categorical_columns=KEYS)
+    short = defaults.feature_spec(lags=[1, 5], window_sizes=[5], holiday_country=None)
     check_history(weekly_panel(n=20), short, params(horizon=7, windows=2))
 
 

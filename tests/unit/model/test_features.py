@@ -11,6 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flows import config as conf
+from flows import plan
 from tasks.model.features import (
     CALENDAR_COLUMNS,
     DEFAULT_HORIZON,
@@ -26,6 +27,7 @@ from tasks.model.features import (
     resolve_spec,
 )
 from tests.golden import regenerate as golden
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 STARTS = {"1d": dt.date(2024, 1, 1), "1w": dt.date(2023, 1, 2), "1mo": dt.date(2020, 1, 1)}
@@ -47,6 +49,7 @@ def spec_for(
         calendar=True,
         holiday_country=holiday_country,
         use_promo=True,
+        normalize=True,
     )
 
 
@@ -198,7 +201,9 @@ def test_scale_is_missing_without_sales_in_the_window() -> None:
 
 
 def test_no_scale_column_without_normalize() -> None:
-    spec = FeatureSpec("1d", KEYS, [1], [2], normalize=False)
+    spec = defaults.feature_spec(
+        lags=[1], window_sizes=[2], normalize=False, categorical_columns=[], holiday_country=None
+    )
     out = build_features(series("north", "toys", dt.date(2024, 3, 4), [1, 2, 3]), spec)
     assert SCALE not in out.columns
     assert out.columns[-1] == "promo"
@@ -301,7 +306,9 @@ def test_no_holiday_country_means_no_holiday_columns() -> None:
 
 
 def test_calendar_off_drops_calendar_columns() -> None:
-    spec = FeatureSpec("1d", KEYS, [1], [2], calendar=False, holiday_country="US")
+    spec = defaults.feature_spec(
+        lags=[1], window_sizes=[2], calendar=False, holiday_country="US", categorical_columns=[]
+    )
     out = build_features(series("north", "toys", dt.date(2024, 7, 3), [1, 2, 3]), spec)
     assert not set(CALENDAR_COLUMNS["1d"]) & set(out.columns)
 
@@ -454,14 +461,14 @@ def test_default_values_per_frequency_are_the_documented_ones() -> None:
 @pytest.mark.parametrize("frequency", ["1d", "1w", "1mo"])
 def test_config_maps_to_per_frequency_defaults(frequency: str) -> None:
     cfg = conf.to_app_config(conf.compose_config([f"data.frequency={frequency}"]))
-    spec = conf.feature_spec(cfg)
+    spec = plan.feature_spec(cfg)
     assert spec.frequency == frequency
     assert spec.lags == DEFAULT_LAGS[frequency]
     assert spec.window_sizes == DEFAULT_WINDOWS[frequency]
     assert spec.categorical_columns == ["region", "product_type"]
     assert spec.holiday_country == "US"
     assert spec.normalize is True
-    params = conf.backtest_params(cfg)
+    params = plan.backtest_params(cfg)
     assert params.horizon == DEFAULT_HORIZON[frequency]
     assert params.season_length == DEFAULT_SEASON[frequency]
     assert params.moving_average_window == DEFAULT_SEASON[frequency]
@@ -479,7 +486,7 @@ def test_config_values_override_the_defaults() -> None:
             ]
         )
     )
-    spec = conf.feature_spec(cfg)
+    spec = plan.feature_spec(cfg)
     assert spec.lags == [1, 3]
     assert spec.window_sizes == [5]
     assert spec.holiday_country is None
@@ -500,7 +507,9 @@ def test_a_lag_or_window_below_one_is_rejected(
     with pytest.raises(ValueError, match=r"features\.lags / features\.window_sizes must be >= 1"):
         spec_for("1d", lags=lags, windows=windows)
     with pytest.raises(ValueError, match=r"must be >= 1, got " + bad.replace("[", r"\[")):
-        FeatureSpec("1d", KEYS, lags, windows)
+        defaults.feature_spec(
+            lags=lags, window_sizes=windows, categorical_columns=[], holiday_country=None
+        )
 
 
 def test_a_zero_lag_in_config_is_rejected() -> None:

@@ -11,7 +11,8 @@ from polars.testing import assert_frame_equal
 
 from tasks.model.features import TARGET, FeatureSpec, build_features
 from tasks.model.forecast import attach_promo, forecast_next, future_periods, recursive_forecast
-from tasks.model.train import TrainedModel, predict, to_matrix, train_model
+from tasks.model.train import TrainedModel, TrainParams, predict, to_matrix, train_model
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 HYPER = {
@@ -49,7 +50,7 @@ def one_series(
 
 
 def fit(panel: pl.DataFrame, spec: FeatureSpec, rounds: int = 40) -> TrainedModel:
-    return train_model(build_features(panel, spec), spec, HYPER, rounds, seed=3)
+    return train_model(build_features(panel, spec), spec, TrainParams(HYPER, rounds, seed=3))
 
 
 def noisy_panel(frequency: str, n: int, seed: int = 0) -> pl.DataFrame:
@@ -120,7 +121,9 @@ def test_attach_promo_applies_the_plan_and_defaults_to_zero() -> None:
 def test_forecast_next_gives_horizon_rows_per_series_at_the_right_dates(
     frequency: str, n: int, horizon: int
 ) -> None:
-    spec = FeatureSpec(frequency, KEYS, [1, 2], [3], categorical_columns=KEYS, holiday_country="US")
+    spec = defaults.feature_spec(
+        frequency=frequency, lags=[1, 2], window_sizes=[3], holiday_country="US"
+    )
     panel = noisy_panel(frequency, n)
     # south stops 2 periods early: it still gets forecasts for the global next horizon
     last = panel["date"].max()
@@ -138,7 +141,7 @@ def test_forecast_next_gives_horizon_rows_per_series_at_the_right_dates(
 
 def test_first_step_uses_the_same_features_as_training() -> None:
     """The short history tail kept for recursion gives the features the full history gives."""
-    spec = FeatureSpec("1d", KEYS, [1, 7, 14], [7, 28], categorical_columns=KEYS)
+    spec = defaults.feature_spec(lags=[1, 7, 14], window_sizes=[7, 28], holiday_country=None)
     panel = noisy_panel("1d", 80)
     model = fit(panel, spec)
     out = forecast_next(model, panel, spec, 1)
@@ -152,7 +155,15 @@ def test_first_step_uses_the_same_features_as_training() -> None:
 
 def test_recursion_feeds_each_prediction_into_the_next_step() -> None:
     """y_t = y_{t-1} + 10 (wrapping 100 → 0): only the previous *prediction* tells step 2 on."""
-    spec = FeatureSpec("1d", KEYS, [1], [], calendar=False, use_promo=False, normalize=False)
+    spec = defaults.feature_spec(
+        lags=[1],
+        window_sizes=[],
+        calendar=False,
+        use_promo=False,
+        normalize=False,
+        categorical_columns=[],
+        holiday_country=None,
+    )
     cycle = [10.0 * (i % 11) for i in range(11 * 20 + 4)]  # ends ..., 0, 10, 20, 30
     panel = one_series("north", cycle)
     model = fit(panel, spec, rounds=60)
@@ -162,8 +173,8 @@ def test_recursion_feeds_each_prediction_into_the_next_step() -> None:
 
 
 def test_the_promo_plan_is_applied() -> None:
-    spec = FeatureSpec(
-        "1d", KEYS, [1], [], categorical_columns=KEYS, calendar=False, normalize=False
+    spec = defaults.feature_spec(
+        lags=[1], window_sizes=[], calendar=False, normalize=False, holiday_country=None
     )
     rng = np.random.default_rng(1)
     n = 200
@@ -194,7 +205,9 @@ def test_the_promo_plan_is_applied() -> None:
 
 
 def test_forecasts_are_never_negative() -> None:
-    spec = FeatureSpec("1d", KEYS, [1, 7], [7], categorical_columns=KEYS, normalize=False)
+    spec = defaults.feature_spec(
+        lags=[1, 7], window_sizes=[7], normalize=False, holiday_country=None
+    )
     panel = noisy_panel("1d", 60).with_columns(
         pl.when(pl.col("region") == "south")
         .then(pl.col(TARGET) - 200.0)  # negative targets: a squared-error model goes below 0
@@ -214,7 +227,14 @@ def test_forecasts_are_never_negative() -> None:
 def test_normalised_recursion_follows_a_trend_beyond_the_training_range() -> None:
     """y_t = 1.02 * y_{t-1}: in units of the recent level every step looks alike, so the
     recursion keeps growing past the largest target ever seen (each step feeds the next)."""
-    spec = FeatureSpec("1d", KEYS, [1], [3], calendar=False, use_promo=False)
+    spec = defaults.feature_spec(
+        lags=[1],
+        window_sizes=[3],
+        calendar=False,
+        use_promo=False,
+        categorical_columns=[],
+        holiday_country=None,
+    )
     assert spec.normalize
     values = 10.0 * 1.02 ** np.arange(150)
     panel = one_series("north", values)
@@ -225,7 +245,7 @@ def test_normalised_recursion_follows_a_trend_beyond_the_training_range() -> Non
 
 
 def test_a_series_that_stopped_reporting_long_ago_is_not_forecast() -> None:
-    spec = FeatureSpec("1d", KEYS, [1], [3], categorical_columns=KEYS)
+    spec = defaults.feature_spec(lags=[1], window_sizes=[3], holiday_country=None)
     panel = noisy_panel("1d", 60)
     panel = panel.filter((pl.col("region") == "north") | (pl.col("date") < dt.date(2024, 2, 10)))
     out = forecast_next(fit(panel, spec), panel, spec, 5)
@@ -234,7 +254,7 @@ def test_a_series_that_stopped_reporting_long_ago_is_not_forecast() -> None:
 
 
 def test_series_without_history_are_left_out() -> None:
-    spec = FeatureSpec("1d", KEYS, [1], [3], categorical_columns=KEYS)
+    spec = defaults.feature_spec(lags=[1], window_sizes=[3], holiday_country=None)
     panel = noisy_panel("1d", 40)
     model = fit(panel, spec)
     future = future_periods(panel, KEYS, "1d", 2)
@@ -248,7 +268,7 @@ def test_series_without_history_are_left_out() -> None:
 
 
 def test_forecast_ignores_history_order_and_is_deterministic() -> None:
-    spec = FeatureSpec("1d", KEYS, [1, 7], [7], categorical_columns=KEYS, holiday_country="US")
+    spec = defaults.feature_spec(lags=[1, 7], window_sizes=[7], holiday_country="US")
     panel = noisy_panel("1d", 60)
     model = fit(panel, spec)
     first = forecast_next(model, panel, spec, 6)

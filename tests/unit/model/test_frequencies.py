@@ -15,6 +15,7 @@ from tasks.data import aggregate
 from tasks.model import backtest as evaluate
 from tasks.model import forecast, train
 from tasks.model.features import DEFAULT_SEASON, build_features, resolve_spec
+from tasks.model.train import TrainParams
 
 KEYS = ["region", "product_type"]
 FIRST, LAST = dt.date(2021, 1, 4), dt.date(2024, 12, 29)  # Monday .. Sunday: whole weeks
@@ -50,7 +51,8 @@ def daily(daily_rows: Callable[..., pl.DataFrame], frequency: str, seed: int = 3
 def test_gappy_weekly_and_monthly_series_backtest_and_forecast(
     daily_rows: Callable[..., pl.DataFrame], frequency: str, horizon: int, missing_periods: str
 ) -> None:
-    result = aggregate.build_panel(daily(daily_rows, frequency), KEYS, frequency, missing_periods)
+    rows = daily(daily_rows, frequency)
+    result = aggregate.build_panel(rows, KEYS, frequency, missing_periods, drop_incomplete=True)
     panel = result.panel
     assert result.periods_filled > 0  # the missing weeks / months are in the panel
     per_series = panel.group_by(KEYS).agg(pl.len().alias("n"), pl.col("date").n_unique())
@@ -61,9 +63,9 @@ def test_gappy_weekly_and_monthly_series_backtest_and_forecast(
 
     season = DEFAULT_SEASON[frequency]
     assert season == {"1w": 52, "1mo": 12}[frequency]
-    spec = resolve_spec(frequency, KEYS, None, None, KEYS, True, None, False)
+    spec = resolve_spec(frequency, KEYS, None, None, KEYS, True, None, False, normalize=True)
     params = evaluate.BacktestParams(horizon, 2, season, season, "product_type")
-    bt = evaluate.backtest(panel, spec, params, HYPER, 40, 7)
+    bt = evaluate.backtest(panel, spec, params, TrainParams(HYPER, 40, 7))
 
     # seasonal naive repeats the value one season (52 weeks / 12 months) earlier
     history = panel.select([*KEYS, "date", pl.col("revenue").alias("past")])
@@ -82,7 +84,7 @@ def test_gappy_weekly_and_monthly_series_backtest_and_forecast(
         assert math.isfinite(scores[method]["wape"])
     assert len(bt.metrics["per_horizon"]) == horizon
 
-    model = train.train_model(build_features(panel, spec), spec, HYPER, 40, 7)
+    model = train.train_model(build_features(panel, spec), spec, TrainParams(HYPER, 40, 7))
     out = forecast.forecast_next(model, panel, spec, horizon)
     assert out.height == 2 * horizon
     assert out["forecast"].min() >= 0  # type: ignore[operator]

@@ -13,6 +13,7 @@ import pytest
 from tasks.model.features import SCALE, TARGET, FeatureSpec, build_features
 from tasks.model.train import (
     TrainedModel,
+    TrainParams,
     category_levels,
     lgb_params,
     monotone_constraints,
@@ -21,9 +22,10 @@ from tasks.model.train import (
     train_model,
     training_rows,
 )
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
-SPEC = FeatureSpec("1d", KEYS, lags=[1, 7], window_sizes=[7], categorical_columns=KEYS)
+SPEC = defaults.feature_spec(lags=[1, 7], window_sizes=[7], holiday_country=None)
 PLAIN = replace(SPEC, normalize=False)  # the model learns revenue itself, not a ratio
 HYPER = {
     "objective": "regression",
@@ -69,7 +71,7 @@ def fit(
     seed: int = 1,
     spec: FeatureSpec = SPEC,
 ) -> TrainedModel:
-    return train_model(features, spec, dict(hyper), num_boost_round=30, seed=seed)
+    return train_model(features, spec, TrainParams(dict(hyper), num_boost_round=30, seed=seed))
 
 
 def trees(model: TrainedModel) -> str:

@@ -12,11 +12,14 @@ import polars as pl
 import pytest
 
 from flows import config as conf
+from flows import plan
 from tasks.monitoring import drift
 from tasks.monitoring import store as monitoring_store
+from tests.support import defaults
 
 COLUMNS = ["lag_1", "promo", "region"]
-PARAMS = drift.DriftParams(warn=0.1, alert=0.25, min_rows=200)
+PARAMS = defaults.drift(warn=0.1, alert=0.25, min_rows=200)
+EPSILON = 1e-4
 
 
 def frame(
@@ -53,10 +56,10 @@ def profile() -> dict[str, object]:
 
 
 def test_psi_known_values() -> None:
-    assert drift.psi([0.5, 0.5], [0.5, 0.5]) == 0.0
+    assert drift.psi([0.5, 0.5], [0.5, 0.5], EPSILON) == 0.0
     expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.75 - 0.5) * math.log(0.75 / 0.5)
-    assert drift.psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(expected)
-    assert drift.psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.2747, abs=1e-4)
+    assert drift.psi([0.5, 0.5], [0.25, 0.75], EPSILON) == pytest.approx(expected)
+    assert drift.psi([0.5, 0.5], [0.25, 0.75], EPSILON) == pytest.approx(0.2747, abs=1e-4)
 
 
 def test_psi_floors_empty_bins_at_epsilon() -> None:
@@ -64,7 +67,7 @@ def test_psi_floors_empty_bins_at_epsilon() -> None:
     assert math.isfinite(value)
     assert value == pytest.approx(2 * (1 - 1e-4) * math.log(1e4))
     with pytest.raises(ValueError, match="2 expected shares but 3"):
-        drift.psi([0.5, 0.5], [0.2, 0.3, 0.5])
+        drift.psi([0.5, 0.5], [0.2, 0.3, 0.5], EPSILON)
 
 
 def test_profile_bins_are_reference_quantiles(profile: dict[str, object]) -> None:
@@ -134,7 +137,7 @@ def test_segment_drift_is_listed_and_alerts_only_when_asked(profile: dict[str, o
     report = drift.psi_against(profile, current, PARAMS)
     assert "product_type=toys/lag_1" in report["summary"]["segment_alerts"]
     assert not any(a.startswith("product_type=food") for a in report["summary"]["segment_alerts"])
-    strict = drift.DriftParams(min_rows=200, alert_on_segments=True)
+    strict = defaults.drift(min_rows=200, alert_on_segments=True)
     assert drift.psi_against(profile, current, strict)["summary"]["level"] == "alert"
 
 
@@ -177,9 +180,9 @@ def test_window_and_config() -> None:
     assert drift.window_periods("1w") == 13
     assert drift.window_periods("1d", 30) == 30
     cfg = conf.to_app_config(conf.compose_config(["monitoring.drift.alert=0.5"]))
-    assert conf.drift_params(cfg).alert == 0.5
-    assert "day_of_week" not in conf.drift_columns(cfg)
-    assert "lag_7" in conf.drift_columns(cfg)
+    assert plan.drift_plan(cfg).params.alert == 0.5
+    assert "day_of_week" not in plan.drift_plan(cfg).columns
+    assert "lag_7" in plan.drift_plan(cfg).columns
 
 
 def test_a_restricted_profile_compares_only_the_shared_columns() -> None:
@@ -197,5 +200,5 @@ def test_a_restricted_profile_compares_only_the_shared_columns() -> None:
     only_a = drift.restrict_profile(profile, ["a", "revenue", "date"])
     assert only_a["columns"] == ["a", "revenue"]
     assert set(only_a["segments"]["product_type=toys"]["columns"]) == {"a", "revenue"}
-    report = drift.psi_against(only_a, frame.drop("b"))
+    report = drift.psi_against(only_a, frame.drop("b"), PARAMS)
     assert set(report["overall"]["columns"]) == {"a", "revenue"}

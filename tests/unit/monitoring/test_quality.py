@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 
 from flows import config as conf
-from tasks.data import aggregate, clean
+from flows import plan
 from tasks.monitoring import quality
 from tasks.monitoring import store as monitoring_store
+from tests.support.monitoring import quality_run
 
 KEYS = ["region", "product_type"]
 START = dt.date(2024, 1, 1)
@@ -59,23 +60,7 @@ def run_report(
 ) -> dict[str, Any]:
     """Clean, aggregate and report exactly as the flow does, with the default thresholds."""
     cfg = conf.to_app_config(conf.compose_config(limits or []))
-    params = clean.CleanParams(series_keys=KEYS)
-    flagged = clean.flag_rows(raw.lazy(), params)
-    daily, quarantine, counts, nulls = pl.collect_all(
-        [
-            clean.rollup_daily(flagged, KEYS),
-            clean.quarantine_rows(flagged, []),
-            clean.row_counts(flagged),
-            quality.null_counts_plan(flagged),
-        ]
-    )
-    cleaned = clean.CleanResult(
-        daily=daily, quarantine=quarantine, counts=counts.row(0, named=True)
-    )
-    panel = aggregate.build_panel(daily, KEYS, "1d").panel
-    return quality.quality_report(
-        run_id, cleaned, panel, conf.quality_params(cfg), history, nulls.row(0, named=True)
-    )
+    return quality_run(raw, run_id, history, plan.quality_params(cfg))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from tasks.monitoring import realised
 from tasks.monitoring import store as monitoring_store
 from tasks.registry import serving
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 SERIES = [("north", "toys"), ("south", "food")]
@@ -101,9 +102,8 @@ def _history(factor: float, runs: int = 10) -> pl.DataFrame:
 
 
 def check(history: pl.DataFrame, **kwargs: Any) -> dict[str, Any]:
-    return realised.accuracy_check(
-        history, BACKTEST, margin=kwargs.get("margin", 0.25), min_points=kwargs.get("min", 20)
-    )
+    params = defaults.accuracy(margin=kwargs.get("margin", 0.25), min_points=kwargs.get("min", 20))
+    return realised.accuracy_check(history, BACKTEST, params)
 
 
 def test_forecasts_as_good_as_the_backtest_are_not_degraded() -> None:

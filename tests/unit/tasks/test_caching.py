@@ -24,10 +24,11 @@ from tasks import caching
 from tasks.caching import BundleSerializer, ContentInputs, InputFiles, frame_digest, stable_form
 from tasks.caching import keys as cache_keys
 from tasks.data.aggregate import PanelResult
-from tasks.data.clean import CleanParams, CleanResult
-from tasks.data.ingest import FileGroup, RawSource
+from tasks.data.clean import CleanResult
+from tasks.data.ingest import FileGroup, RawSource, SourceParams
 from tasks.model.train import TrainedModel
 from tasks.storage import InputNotFoundError
+from tests.support import defaults
 
 D = dt.date
 # One thread: LightGBM spends ~0.3 s spinning up a thread pool for a 60-row model.
@@ -115,7 +116,7 @@ def test_stable_form_rejects_lazy_frames() -> None:
 
 
 def test_stable_form_is_content_based_and_json_able() -> None:
-    params = CleanParams(series_keys=["region"], allowed_categories={"b": ["x"], "a": ["y"]})
+    params = defaults.clean(series_keys=["region"], allowed_categories={"b": ["x"], "a": ["y"]})
     value = {"b": [_frame(), (1, "x")], "a": params, "booster": _booster()}
     form = stable_form(value)
     json.dumps(form)  # hashable by Prefect without cloudpickle
@@ -210,7 +211,8 @@ def test_input_files_key_follows_the_files(tmp_path: Path) -> None:
     part.write_text("date,region,product_type,revenue\n2024-01-01,n,t,1\n")
     os.utime(part, ns=(10**18, 10**18))
     policy = InputFiles()
-    inputs = {"input_path": str(tmp_path / "raw"), "file_format": "auto"}
+    raw = str(tmp_path / "raw")
+    inputs = {"params": SourceParams(raw, "auto", [])}
 
     def key() -> str | None:
         return policy.compute_key(_task_ctx("ingest"), inputs, {})
@@ -234,7 +236,7 @@ def test_input_files_key_follows_the_files(tmp_path: Path) -> None:
     (folder / "part-1.csv").write_text("date,region,product_type,revenue\n")
     assert key() != grown
     with pytest.raises(InputNotFoundError):
-        policy.compute_key(_task_ctx("ingest"), {**inputs, "file_format": "parquet"}, {})
+        policy.compute_key(_task_ctx("ingest"), {"params": SourceParams(raw, "parquet", [])}, {})
 
 
 def test_ingest_cache_includes_the_input_files() -> None:

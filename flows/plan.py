@@ -1,0 +1,191 @@
+"""The run plan: every task parameter, built once from the composed config.
+
+The config (:mod:`flows.config`) says what a user may set; this module turns it into the
+typed parameter objects the tasks take, filling per-frequency defaults (lags, windows,
+horizon, season length, drift window) on the way. Nothing here reads data or talks to
+Prefect. :func:`chain_params` is the ingest → forecast part, which the model tests and
+the benchmarks use too; :func:`build_plan` the whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flows.config import AppConfig
+from tasks import storage
+from tasks.chain import ChainParams
+from tasks.data.aggregate import PanelParams
+from tasks.data.clean import CleanParams
+from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SourceParams
+from tasks.data.sources.generate import GeneratorSpec
+from tasks.model.backtest import BacktestParams
+from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
+from tasks.model.forecast import ForecastParams
+from tasks.model.train import TrainParams
+from tasks.monitoring.drift import DriftParams, window_periods
+from tasks.monitoring.quality import Limit, QualityParams
+from tasks.monitoring.realised import AccuracyParams
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """A built-in data set to prepare on local disk before ingest (``data.builtin``)."""
+
+    builtin: str  # "synthetic" or "aus_retail"
+    root: str
+    generator: GeneratorSpec | None  # for "synthetic"
+
+
+@dataclass(frozen=True)
+class DriftPlan:
+    """What the drift profile holds and how the latest periods are compared with it."""
+
+    params: DriftParams
+    columns: list[str]
+    bins: int
+    segment_by: list[str]
+    window: int  # periods
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Data quality, drift and realised accuracy (``monitoring``; None when disabled)."""
+
+    quality: QualityParams
+    drift: DriftPlan
+    accuracy: AccuracyParams
+    history_path: str
+    alerts: bool
+    event_prefix: str
+
+
+def source_params(cfg: AppConfig) -> SourceParams:
+    """What ingest reads: ``data.input_path``, its format and the extra columns in use."""
+    wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
+    extra = sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
+    return SourceParams(cfg.data.input_path, cfg.data.file_format, extra)
+
+
+def clean_params(cfg: AppConfig) -> CleanParams:
+    """Cleaning rules from ``data`` and ``preprocessing``."""
+    return CleanParams(
+        series_keys=list(cfg.data.series_keys),
+        min_revenue=cfg.preprocessing.min_revenue,
+        repair_revenue=cfg.preprocessing.repair_revenue,
+        allowed_categories={k: list(v) for k, v in cfg.data.allowed_categories.items()},
+        late_tolerance_days=cfg.data.late_tolerance_days,
+    )
+
+
+def panel_params(cfg: AppConfig) -> PanelParams:
+    """The panel's series keys and period, and what to do with gaps and partial periods."""
+    return PanelParams(
+        series_keys=list(cfg.data.series_keys),
+        frequency=cfg.data.frequency,
+        missing_periods=cfg.preprocessing.missing_periods,
+        drop_incomplete=cfg.preprocessing.drop_incomplete_periods,
+    )
+
+
+def feature_spec(cfg: AppConfig) -> FeatureSpec:
+    """Feature settings, with per-frequency defaults filled in."""
+    f = cfg.features
+    return resolve_spec(
+        frequency=cfg.data.frequency,
+        series_keys=list(cfg.data.series_keys),
+        lags=None if f.lags is None else list(f.lags),
+        window_sizes=None if f.window_sizes is None else list(f.window_sizes),
+        categorical_columns=list(f.categorical_columns),
+        calendar=f.calendar,
+        holiday_country=f.holiday_country,
+        use_promo=f.use_promo,
+        normalize=f.normalize,
+    )
+
+
+def train_params(cfg: AppConfig) -> TrainParams:
+    """LightGBM parameters (``model.hyperparameters``), rounds and ``random_seed``."""
+    hyper: dict[str, Any] = dict(vars(cfg.model.hyperparameters))
+    return TrainParams(hyper, cfg.model.num_boost_round, cfg.random_seed)
+
+
+def horizon(cfg: AppConfig) -> int:
+    """``forecast.horizon``, or the default for ``data.frequency`` when unset (null)."""
+    h = cfg.forecast.horizon
+    return DEFAULT_HORIZON[cfg.data.frequency] if h is None else h
+
+
+def backtest_params(cfg: AppConfig) -> BacktestParams:
+    """Backtest settings, with per-frequency season length and moving-average window."""
+    e = cfg.evaluation
+    season = DEFAULT_SEASON[cfg.data.frequency] if e.season_length is None else e.season_length
+    window = season if e.moving_average_window is None else e.moving_average_window
+    return BacktestParams(horizon(cfg), e.backtest_windows, season, window, e.segment_by)
+
+
+def chain_params(cfg: AppConfig) -> ChainParams:
+    """Every parameter of ingest → forecast."""
+    return ChainParams(
+        source=source_params(cfg),
+        clean=clean_params(cfg),
+        panel=panel_params(cfg),
+        features=feature_spec(cfg),
+        train=train_params(cfg),
+        backtest=backtest_params(cfg),
+        forecast=ForecastParams(horizon(cfg), cfg.forecast.promo_plan_path),
+    )
+
+
+def for_champion(params: ChainParams, champion: AppConfig) -> ChainParams:
+    """This run's chain with the champion's model: its features and training settings."""
+    return replace(params, features=feature_spec(champion), train=train_params(champion))
+
+
+def preparation(cfg: AppConfig) -> Preparation | None:
+    """The built-in data set to prepare, if any (a URL input is read as it is)."""
+    builtin = cfg.data.builtin
+    if builtin is None or storage.is_remote(cfg.data.input_path):
+        return None
+    generator = cfg.data.generator.to_spec() if builtin == "synthetic" else None
+    return Preparation(builtin, cfg.data.input_path, generator)
+
+
+def quality_params(cfg: AppConfig) -> QualityParams:
+    """Data-quality thresholds from ``monitoring.quality``, per check name."""
+    limits = {
+        name: Limit(warn=value.warn, hard=value.hard)
+        for name, value in vars(cfg.monitoring.quality).items()
+    }
+    return QualityParams(list(cfg.data.series_keys), limits, cfg.monitoring.trailing_runs)
+
+
+def drift_plan(cfg: AppConfig) -> DriftPlan:
+    """PSI thresholds, the profiled columns (features less the excluded) and the window."""
+    d = cfg.monitoring.drift
+    excluded = set(d.exclude_columns)
+    return DriftPlan(
+        params=DriftParams(d.warn, d.alert, d.epsilon, d.min_rows, d.alert_on_segments),
+        columns=[c for c in feature_spec(cfg).feature_names if c not in excluded],
+        bins=d.bins,
+        segment_by=list(d.segment_by),
+        window=window_periods(cfg.data.frequency, d.window_periods),
+    )
+
+
+def monitoring_plan(cfg: AppConfig) -> MonitoringPlan | None:
+    """What the monitoring tasks need, or None with ``monitoring.enabled=false``."""
+    mon = cfg.monitoring
+    if not mon.enabled:
+        return None
+    a = mon.accuracy
+    return MonitoringPlan(
+        quality=quality_params(cfg),
+        drift=drift_plan(cfg),
+        accuracy=AccuracyParams(
+            a.margin, a.min_points, a.recent_runs, a.max_forecast_age_days, a.segment_by
+        ),
+        history_path=mon.history_path,
+        alerts=mon.alerts.enabled,
+        event_prefix=mon.alerts.event_prefix,
+    )
