@@ -8,7 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Task, get_run_logger
 from prefect.cache_policies import NO_CACHE
 
-from tasks import storage
+from tasks import faults, storage
 from tasks.caching import result_storage
 from tasks.stages import RetryPolicy, with_retries
 
@@ -42,6 +42,7 @@ class Steps:
         seconds = round(time.perf_counter() - start, 3)
         self.records[stage.name] = {"state": state.name, "seconds": seconds}
         get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
+        faults.checkpoint(f"after:{stage.name}")  # test hook; a no-op unless set
         return state.result()
 
     def configure(self, stage: Task[P, R]) -> Task[P, R]:
