@@ -37,9 +37,10 @@ install: $(VENV)/.synced ## install the pinned environment from uv.lock
 run: install ## run the flow on the default data; extra Hydra overrides via ARGS="key=value ..."
 	$(BIN)/python flows/main.py $(ARGS)
 
-lint: install
+lint: install ## ruff, the architecture's import contracts (pyproject.toml: tool.importlinter), hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 format: install
@@ -79,7 +80,7 @@ lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .import_linter_cache
 
 .PHONY: bench bench-install bench-accuracy
 bench-install: $(UV) ## install the benchmark extras (pandas, mlforecast) from uv.lock

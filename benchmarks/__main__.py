@@ -24,7 +24,7 @@ from benchmarks.targets import evaluate_targets
 
 def ensure_data(size: int, args: argparse.Namespace) -> tuple[Path, int]:
     """Generate ``size`` rows with the project's generator once; reuse while the marker matches."""
-    from tasks.generate import GeneratorSpec, ensure_dataset
+    from tasks.data.sources.generate import GeneratorSpec, ensure_dataset
 
     extra = {"days": QUICK_DAYS} if args.quick else {}
     root = args.data_dir / (f"quick-{size}" if args.quick else str(size))

@@ -67,7 +67,7 @@ def compare(ours_df: pd.DataFrame, ref: pd.DataFrame, keys: list[str], what: str
 
 def run(p: BenchParams, rec: Recorder) -> None:
     """Compute both sides on ``p.input_path`` and record the comparison in ``rec.info``."""
-    mine = ours.prepare(ours.config(p.overrides), rec)
+    mine = ours.prepare(ours.params(p.overrides), rec)
     keys = p.series_keys
     ref_rec = Recorder("pandas-check", rec.sampler)
     ref_panel, ref_features = pandas_ref.prepare(p, ref_rec)
@@ -97,13 +97,11 @@ def compare_forecasts(
     p: BenchParams, mine: ours.Prepared, ref_panel: pd.DataFrame, ref_features: pd.DataFrame
 ) -> dict[str, Any]:
     """Train and forecast on both sides: same rows, forecasts within ``FORECAST_RTOL``."""
-    from flows import config as conf
-    from tasks import forecast, train
+    from tasks import chain
 
-    cfg = ours.config(p.overrides)
-    spec = conf.feature_spec(cfg)
-    model = train.train_model(mine.features, spec, p.hyperparameters, p.num_boost_round, p.seed)
-    a = _to_pandas(forecast.forecast_next(model, mine.panel, spec, p.horizon))
+    params = ours.params(p.overrides)
+    model = chain.train(mine.features, params.features, params.train)
+    a = _to_pandas(chain.forecast(model, mine.panel, params.features, params.forecast))
     booster, levels = pandas_ref.fit(ref_features, p)
     b = pandas_ref.forecast(booster, levels, ref_panel, p)
     keys = [*p.series_keys, "date"]

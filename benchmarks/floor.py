@@ -3,7 +3,7 @@
 * scan → panel: one Polars lazy query (scan, filter by the same rules, drop exact copies,
   group by series and day), collected with the streaming engine; nothing else.
 * train: ``lightgbm.Dataset`` + ``lightgbm.train`` on the very matrix, label, parameters
-  and rounds that ``tasks.train.train_model`` builds (the matrix is built before the clock
+  and rounds that ``tasks.model.train.train_model`` builds (the matrix is built before the clock
   starts), alternated in this process with ``train_model`` itself (:func:`paired_train`).
 """
 
@@ -64,8 +64,8 @@ def scan_to_daily(p: BenchParams) -> pl.DataFrame:
 
 def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
     """Seconds of ``lgb.Dataset`` + ``lgb.train`` alone on the pipeline's own matrix."""
-    from tasks import train
-    from tasks.features import SCALE, TARGET
+    from tasks.model import train
+    from tasks.model.features import SCALE, TARGET
 
     rows = train.training_rows(features, p.normalize)
     categories = train.category_levels(rows, p.categorical_columns)
@@ -89,13 +89,13 @@ def bare_train(features: pl.DataFrame, p: BenchParams) -> float:
 
 
 def ours_train(features: pl.DataFrame, p: BenchParams) -> float:
-    """Seconds of ``tasks.train.train_model`` on the same features (as the ``ours`` case)."""
-    from flows import config as conf
-    from tasks import train
+    """Seconds of ``tasks.chain.train`` on the same features (as the ``ours`` case)."""
+    from benchmarks import ours
+    from tasks import chain
 
-    spec = conf.feature_spec(conf.to_app_config(conf.compose_config(p.overrides)))
+    params = ours.params(p.overrides)
     start = time.perf_counter()
-    train.train_model(features, spec, p.hyperparameters, p.num_boost_round, p.seed)
+    chain.train(features, params.features, params.train)
     return time.perf_counter() - start
 
 

@@ -1,4 +1,4 @@
-"""This pipeline's stage functions, called directly (no Prefect), as ``clean_task`` etc. do."""
+"""This pipeline's chain (:mod:`tasks.chain`), called directly (no Prefect), as its tasks do."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import polars as pl
 
 from benchmarks.measure import Recorder
 from flows import config as conf
-from tasks import aggregate, clean, evaluate, features, forecast, ingest, quality, train
+from flows import plan
+from tasks import chain
 
 PREP_STAGES = ("ingest", "clean", "panel", "features")
 E2E_STAGES = (*PREP_STAGES, "train", "forecast")
@@ -31,60 +32,35 @@ def config(overrides: list[str]) -> conf.AppConfig:
     return conf.to_app_config(conf.compose_config(overrides))
 
 
-def clean_daily(
-    source: ingest.RawSource, params: clean.CleanParams
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Exactly as ``tasks.stages.clean_task`` collects it (less validation and logging)."""
-    flagged = clean.flag_rows(ingest.scan(source), params)
-    result, _ = clean.collect(
-        flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
-    )
-    return result.daily, result.counts
+def params(overrides: list[str]) -> chain.ChainParams:
+    """The chain's parameters for the default config with the benchmark's overrides."""
+    return plan.chain_params(config(overrides))
 
 
-def prepare(cfg: conf.AppConfig, rec: Recorder) -> Prepared:
-    """ingest → clean → panel → features, each stage timed."""
-    keys = list(cfg.data.series_keys)
+def prepare(p: chain.ChainParams, rec: Recorder) -> Prepared:
+    """ingest → clean → panel → features, each stage timed (schemas checked, as in the flow)."""
     with rec.stage("ingest"):
-        source = ingest.discover(cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg))
-        ingest.scan(source)
+        source = chain.ingest(p.source)
     with rec.stage("clean"):
-        daily, counts = clean_daily(source, conf.clean_params(cfg))
+        cleaned = chain.clean(source, p.clean)
     with rec.stage("panel"):
-        panel = aggregate.build_panel(
-            daily,
-            keys,
-            cfg.data.frequency,
-            cfg.preprocessing.missing_periods,
-            cfg.preprocessing.drop_incomplete_periods,
-        ).panel
+        panel = chain.aggregate(cleaned.daily, p.panel).panel
     with rec.stage("features"):
-        frame = features.build_features(panel, conf.feature_spec(cfg))
-    return Prepared(daily=daily, panel=panel, features=frame, counts=counts)
+        frame = chain.features(panel, p.features)
+    return Prepared(daily=cleaned.daily, panel=panel, features=frame, counts=cleaned.counts)
 
 
 def run(overrides: list[str], rec: Recorder, save_dir: str | None, with_evaluate: bool) -> None:
     """The whole direct case: prepare, train, forecast (and the backtest when asked)."""
-    cfg = config(overrides)
-    spec = conf.feature_spec(cfg)
-    params = conf.hyperparameters(cfg)
-    prepared = prepare(cfg, rec)
+    p = params(overrides)
+    prepared = prepare(p, rec)
     with rec.stage("train"):
-        model = train.train_model(
-            prepared.features, spec, params, cfg.model.num_boost_round, cfg.random_seed
-        )
+        model = chain.train(prepared.features, p.features, p.train)
     with rec.stage("forecast"):
-        out = forecast.forecast_next(model, prepared.panel, spec, conf.horizon(cfg))
+        out = chain.forecast(model, prepared.panel, p.features, p.forecast)
     if with_evaluate:
         with rec.stage("evaluate"):
-            evaluate.backtest(
-                prepared.panel,
-                spec,
-                conf.backtest_params(cfg),
-                params,
-                cfg.model.num_boost_round,
-                cfg.random_seed,
-            )
+            chain.evaluate(prepared.panel, p.features, p.backtest, p.train)
     rec.info.update(summary(prepared, out))
     if save_dir:
         save(Path(save_dir), prepared, out)

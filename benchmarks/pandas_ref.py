@@ -3,7 +3,8 @@
 read every file → dropna → to_datetime → filter → drop_duplicates → groupby → resample →
 groupby().shift / rolling → lightgbm → a recursive forecast loop. Plain pandas (pyarrow
 only as pandas' parquet reader); the rules and settings come from :class:`BenchParams`
-so they stay those of ``tasks/clean.py``, ``tasks/aggregate.py`` and ``tasks/features.py``.
+so they stay those of ``tasks/data/clean.py``, ``tasks/data/aggregate.py`` and
+``tasks/model/features.py``.
 Lives in ``benchmarks/`` only: it is a yardstick, not part of the pipeline.
 """
 
@@ -38,7 +39,7 @@ def read_raw(root: str) -> pd.DataFrame:
 
 
 def clean(df: pd.DataFrame, p: BenchParams) -> pd.DataFrame:
-    """Drop every row ``tasks/clean.py`` quarantines; repair null revenue first."""
+    """Drop every row ``tasks/data/clean.py`` quarantines; repair null revenue first."""
     keys = p.series_keys
     df["revenue_clean"] = df["revenue"]
     if p.repair_revenue:

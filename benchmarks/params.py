@@ -31,6 +31,8 @@ class BenchParams:
     normalize: bool
     feature_names: list[str]
     calendar_columns: list[str]
+    lookback: int  # periods of history one forecast row needs (FeatureSpec.lookback)
+    scale_window: int  # periods averaged for a row's scale (FeatureSpec.scale_window)
     min_revenue: float
     repair_revenue: bool
     allowed_categories: dict[str, list[str]]
@@ -40,16 +42,6 @@ class BenchParams:
     horizon: int
     backtest_windows: int
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def lookback(self) -> int:
-        """Periods of history one forecast row needs (as ``FeatureSpec.lookback``)."""
-        return max([*self.lags, *self.window_sizes, 1])
-
-    @property
-    def scale_window(self) -> int:
-        """Periods averaged for a row's scale (as ``FeatureSpec.scale_window``)."""
-        return max([*self.window_sizes, 1])
 
     def save(self, path: str | Path) -> None:
         """Write as JSON."""
@@ -79,14 +71,15 @@ def compose(
 ) -> BenchParams:
     """Compose the project's default config for ``input_path`` and map it for the cases."""
     from flows import config as conf
-    from tasks.features import CALENDAR_COLUMNS
+    from flows import plan
+    from tasks.model.features import CALENDAR_COLUMNS
 
     overrides = [*data_overrides(input_path), *extra_overrides]
     if backtest_windows is not None:
         overrides.append(f"evaluation.backtest_windows={backtest_windows}")
     cfg = conf.to_app_config(conf.compose_config(overrides))
-    spec = conf.feature_spec(cfg)
-    clean = conf.clean_params(cfg)
+    chain = plan.chain_params(cfg)
+    spec, clean, panel = chain.features, chain.clean, chain.panel
     calendar = (
         [c for c in CALENDAR_COLUMNS[spec.frequency] if c in spec.feature_names]
         if spec.calendar
@@ -105,16 +98,18 @@ def compose(
         normalize=spec.normalize,
         feature_names=list(spec.feature_names),
         calendar_columns=calendar,
+        lookback=spec.lookback,
+        scale_window=spec.scale_window,
         min_revenue=clean.min_revenue,
         repair_revenue=clean.repair_revenue,
         allowed_categories=dict(clean.allowed_categories),
-        hyperparameters=conf.hyperparameters(cfg),
-        num_boost_round=cfg.model.num_boost_round,
-        seed=cfg.random_seed,
-        horizon=conf.horizon(cfg),
-        backtest_windows=cfg.evaluation.backtest_windows,
+        hyperparameters=dict(chain.train.hyperparameters),
+        num_boost_round=chain.train.num_boost_round,
+        seed=chain.train.seed,
+        horizon=chain.forecast.horizon,
+        backtest_windows=chain.backtest.windows,
         extra={
-            "missing_periods": cfg.preprocessing.missing_periods,
-            "drop_incomplete_periods": cfg.preprocessing.drop_incomplete_periods,
+            "missing_periods": panel.missing_periods,
+            "drop_incomplete_periods": panel.drop_incomplete,
         },
     )

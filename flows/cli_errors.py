@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator
 
 from tasks.errors import ConfigError, UserError
-from tasks.storage_errors import local_error
+from tasks.storage.errors import local_error
 
 DEBUG_ENV = "SALES_FORECAST_DEBUG"
 HINT = f"(full traceback: set {DEBUG_ENV}=1"

@@ -16,11 +16,11 @@ import posixpath
 import re
 from typing import TYPE_CHECKING, Any
 
-from tasks import hyperparameters
-from tasks.aggregate import FREQUENCIES
+from tasks.data.aggregate import FREQUENCIES
+from tasks.data.sources.generate import country_supported
 from tasks.errors import ConfigError, Problem, shown
-from tasks.features import DEFAULT_HORIZON, DEFAULT_LAGS, DEFAULT_SEASON, DEFAULT_WINDOWS
-from tasks.generate import country_supported
+from tasks.model import hyperparameters
+from tasks.model.features import DEFAULT_HORIZON, DEFAULT_LAGS, DEFAULT_SEASON, DEFAULT_WINDOWS
 
 if TYPE_CHECKING:
     from flows.config import AppConfig
@@ -148,7 +148,7 @@ def unknown_keys(cfg: AppConfig) -> list[Problem]:
     """Keys added with Hydra's ``+``/``++`` that no dataclass declares.
 
     ``model.hyperparameters`` is open to any LightGBM parameter; those names are checked
-    against LightGBM's own (:mod:`tasks.hyperparameters`).
+    against LightGBM's own (:mod:`tasks.model.hyperparameters`).
     """
     problems: list[Problem] = []
 
@@ -200,16 +200,14 @@ def _data(c: _Checks, cfg: AppConfig) -> None:
 
 
 def _generator(c: _Checks, cfg: AppConfig) -> None:
-    from flows.config import GeneratorConfig, generator_spec  # noqa: PLC0415 (import cycle)
-
     try:
-        generator_spec(cfg).validate()
+        cfg.data.generator.to_spec().validate()
     except (ValueError, TypeError) as exc:
         found = re.match(r"GeneratorSpec\.([\w.]+):? (.*?)(?:, got (.*))?$", str(exc))
         name = found[1] if found else ""
         rule = found[2] if found else str(exc)
         value: Any = cfg.data.generator
-        default: Any = GeneratorConfig()
+        default: Any = type(cfg.data.generator)()
         for part in name.split(".") if name else []:
             value, default = getattr(value, part, None), getattr(default, part, None)
         key = f"data.generator.{name}" if name else "data.generator"
@@ -236,7 +234,6 @@ def _features_and_model(c: _Checks, cfg: AppConfig) -> None:
         "must be a country code the holidays package knows (or null: no holiday features)",
         "US",
     )
-    c.one_of("model.name", m.name, ("lightgbm",))
     default_name = f"sales-forecast-{cfg.data.name}"
     c.name("model.model_name", m.model_name, default_name if _safe(default_name) else "sales")
     c.integer("model.num_boost_round", m.num_boost_round, 1, 300)
@@ -349,13 +346,6 @@ def _monitoring(c: _Checks, cfg: AppConfig) -> None:
     c.integer("monitoring.accuracy.recent_runs", a.recent_runs, 1, 7)
     c.integer("monitoring.accuracy.max_forecast_age_days", a.max_forecast_age_days, 1, 120)
     c.name("monitoring.alerts.event_prefix", mon.alerts.event_prefix, "sales-forecast")
-    c.pattern(
-        "monitoring.alerts.notify_block",
-        mon.alerts.notify_block,
-        r"^[^/\s]+/\S.*$",
-        "must be '<block-type-slug>/<block-name>' (or null)",
-        "slack-webhook/sales-alerts",
-    )
 
 
 def _safe(name: object) -> bool:

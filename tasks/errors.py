@@ -1,7 +1,7 @@
 """Errors the person running the pipeline can act on: what is wrong, where, and what to do.
 
 A :class:`UserError` is a bad config value (:class:`ConfigError`), bad or missing data
-(:class:`DataError`) or a storage failure (``tasks.storage_errors.StorageError``). The
+(:class:`DataError`) or a storage failure (``tasks.storage.errors.StorageError``). The
 command line shows it as one short block (:meth:`UserError.block`); anything else is a
 bug and keeps its traceback.
 """

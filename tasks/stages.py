@@ -1,5 +1,6 @@
-"""Prefect tasks: one per stage. Each validates its boundary, calls the pure stage
-functions, logs counts through the run logger and returns a result the cache can persist.
+"""Prefect tasks: one per stage. Each runs its stage of :mod:`tasks.chain` (which checks
+the boundary), logs counts through the run logger and returns a result the cache can
+persist. Tasks take keyword arguments only.
 
 Caching is by content (:mod:`tasks.caching`); I/O tasks retry transient errors with
 exponential backoff and jitter, and fail at once on everything else.
@@ -8,7 +9,8 @@ exponential backoff and jitter, and fail at once on everything else.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from prefect import Task, get_run_logger, task
@@ -16,25 +18,21 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
-from tasks import (
-    aggregate,
-    clean,
-    datasets,
-    evaluate,
-    features,
-    forecast,
-    generate,
-    ingest,
-    quality,
-    storage,
-    train,
-)
-from tasks.cache_signing import UntrustedRecordError
-from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
-from tasks.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
-from tasks.schemas import Features as FeaturesSchema
+from tasks import chain, storage
+from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer, UntrustedRecordError
+from tasks.data import clean as cleaning
+from tasks.data.aggregate import PanelParams, PanelResult
+from tasks.data.clean import CleanParams, CleanResult
+from tasks.data.ingest import RawSource, SourceParams
+from tasks.data.sources import datasets, generate
+from tasks.model.backtest import BacktestParams, BacktestResult
+from tasks.model.features import FeatureSpec
+from tasks.model.forecast import ForecastParams
+from tasks.model.train import TrainedModel, TrainParams
 
 RESULTS = BundleSerializer()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
@@ -56,12 +54,31 @@ def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> boo
     return False
 
 
-IO_RETRY: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": is_transient,
-}
+# What an I/O task retries; how often and after how long comes from the config
+# (output.task_retries, output.task_retry_delay_seconds) through :func:`with_retries`.
+IO_RETRY: dict[str, Any] = {"retry_jitter_factor": 0.5, "retry_condition_fn": is_transient}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an I/O task retries a transient failure, and the first delay (seconds),
+    doubling each time (2, 4, 8 s for 3 retries after 2 s)."""
+
+    retries: int
+    delay_seconds: float
+
+    def delays(self) -> list[float]:
+        """The delay before each retry."""
+        return list(exponential_backoff(backoff_factor=self.delay_seconds)(self.retries))
+
+
+def with_retries(stage: Task[P, R], policy: RetryPolicy) -> Task[P, R]:
+    """``stage`` retrying as ``policy`` says, if it is an I/O task (``IO_RETRY``); else as is."""
+    if stage.retry_condition_fn is not is_transient:
+        return stage
+    return stage.with_options(retries=policy.retries, retry_delay_seconds=policy.delays())
+
+
 CACHED: dict[str, Any] = {
     "cache_policy": STAGE_CACHE,
     "persist_result": True,
@@ -70,7 +87,7 @@ CACHED: dict[str, Any] = {
 
 
 @task(name="generate-data", cache_policy=NO_CACHE, **IO_RETRY)
-def generate_task(spec: generate.GeneratorSpec, root: str) -> generate.DatasetInfo:
+def generate_task(*, spec: generate.GeneratorSpec, root: str) -> generate.DatasetInfo:
     """Make sure the synthetic data set for ``spec`` exists at ``root`` (generated once)."""
     info = generate.ensure_dataset(spec, root)
     get_run_logger().info(
@@ -84,7 +101,7 @@ def generate_task(spec: generate.GeneratorSpec, root: str) -> generate.DatasetIn
 
 
 @task(name="prepare-data", cache_policy=NO_CACHE, **IO_RETRY)
-def prepare_aus_retail_task(root: str) -> datasets.PreparedDataset:
+def prepare_aus_retail_task(*, root: str) -> datasets.PreparedDataset:
     """Write the bundled ABS retail data set under ``root`` in the raw contract (once)."""
     info = datasets.prepare_aus_retail(root)
     get_run_logger().info(
@@ -101,18 +118,14 @@ def prepare_aus_retail_task(root: str) -> datasets.PreparedDataset:
 
 @task(name="ingest", **{**CACHED, "cache_policy": INGEST_CACHE}, **IO_RETRY)
 def ingest_task(
-    input_path: str,
-    file_format: str,
-    extra_columns: list[str],
-    storage_settings: storage.StorageSettings | None = None,
-) -> ingest.RawSource:
+    *, params: SourceParams, storage_settings: storage.StorageSettings | None = None
+) -> RawSource:
     """Find, fingerprint and check the raw files; no rows are read here."""
-    source = ingest.discover(input_path, file_format, extra_columns, storage_settings)
-    ingest.scan(source, storage_settings)  # builds the plan and checks it against the schema
+    source = chain.ingest(params, storage_settings)
     get_run_logger().info(
         "ingest: %d file(s) under %s in %d layout(s), fingerprint %s",
         len(source.files),
-        input_path,
+        params.input_path,
         len(source.groups),
         source.digest[:12],
     )
@@ -121,46 +134,31 @@ def ingest_task(
 
 @task(name="clean", **CACHED, **IO_RETRY)
 def clean_task(
-    source: ingest.RawSource,
-    params: clean.CleanParams,
+    *,
+    source: RawSource,
+    params: CleanParams,
     storage_settings: storage.StorageSettings | None = None,
-) -> clean.CleanResult:
+) -> CleanResult:
     """Stream the raw rows: quarantine bad rows with a reason, roll up the rest per day."""
-    logger = get_run_logger()
-    with storage.io_errors(source.input_path):
-        try:  # both passes read every row: a corrupt file shows here
-            flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
-            result, (nulls_frame,) = clean.collect(
-                flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
-            )
-        except pl.exceptions.PolarsError as exc:
-            if storage.storage_error(exc, source.input_path) is None:  # a corrupt file? name it
-                bad = ingest.unreadable_files(source, storage_settings)
-                ingest.raise_unreadable(source.input_path, len(source.files), bad)
-            raise
-    daily, quarantine, counts = result.daily, result.quarantine, result.counts
-    validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
-    validate(quarantine, Quarantine, stage="clean", source=source.input_path, unique_on_keys=False)
-    by_reason = clean.reason_counts(quarantine)
-    logger.info(
+    result = chain.clean(source, params, storage_settings)
+    counts = result.counts
+    get_run_logger().info(
         "clean: %d rows in = %d kept + %d quarantined %s; %d repaired, %d late; %d series-days",
         counts["rows_in"],
         counts["rows_kept"],
         counts["rows_quarantined"],
-        by_reason,
+        cleaning.reason_counts(result.quarantine),
         counts["rows_repaired"],
         counts["rows_late"],
-        daily.height,
+        result.daily.height,
     )
-    nulls = {k: int(v) for k, v in nulls_frame.row(0, named=True).items() if not k.startswith("__")}
-    return clean.CleanResult(
-        daily=daily, quarantine=quarantine, counts={**counts, **by_reason}, null_counts=nulls
-    )
+    return result
 
 
 @task(name="no-clean-rows", cache_policy=NO_CACHE, **IO_RETRY)
 def no_clean_rows_task(
-    cleaned: clean.CleanResult,
+    *,
+    cleaned: CleanResult,
     run_dir: str,
     storage_settings: storage.StorageSettings | None = None,
 ) -> None:
@@ -168,25 +166,18 @@ def no_clean_rows_task(
     the counts by reason (the run directory has no manifest: the run is incomplete)."""
     path = storage.join(run_dir, "quarantine.parquet")
     storage.write_parquet_atomic(path, cleaned.quarantine, settings=storage_settings)
-    raise clean.no_clean_rows(cleaned.counts, path)
+    raise cleaning.no_clean_rows(cleaned.counts, path)
 
 
 @task(name="aggregate", **CACHED)
-def aggregate_task(
-    daily: pl.DataFrame,
-    series_keys: list[str],
-    frequency: str,
-    missing_periods: str,
-    drop_incomplete: bool,
-) -> aggregate.PanelResult:
+def aggregate_task(*, daily: pl.DataFrame, params: PanelParams) -> PanelResult:
     """Build the (series, period) panel at the configured frequency."""
-    result = aggregate.build_panel(daily, series_keys, frequency, missing_periods, drop_incomplete)
-    validate(result.panel, Panel, stage="aggregate", source="clean daily sales", keys=series_keys)
-    n_series = result.panel.select(series_keys).unique().height
+    result = chain.aggregate(daily, params)
+    n_series = result.panel.select(params.series_keys).unique().height
     get_run_logger().info(
         "aggregate: %d series x %s periods = %d rows (%d filled, dropped partial periods %s)",
         n_series,
-        frequency,
+        params.frequency,
         result.panel.height,
         result.periods_filled,
         [d.isoformat() for d in result.incomplete_periods_dropped],
@@ -195,10 +186,9 @@ def aggregate_task(
 
 
 @task(name="features", **CACHED)
-def features_task(panel: pl.DataFrame, spec: features.FeatureSpec) -> pl.DataFrame:
+def features_task(*, panel: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     """Lags, windows, calendar and categoricals for every panel row."""
-    frame = features.build_features(panel, spec)
-    validate(frame, FeaturesSchema, stage="features", source="panel", keys=spec.series_keys)
+    frame = chain.features(panel, spec)
     get_run_logger().info(
         "features: %d rows x %d features %s",
         frame.height,
@@ -209,21 +199,15 @@ def features_task(panel: pl.DataFrame, spec: features.FeatureSpec) -> pl.DataFra
 
 
 @task(name="train", **CACHED)
-def train_task(
-    frame: pl.DataFrame,
-    spec: features.FeatureSpec,
-    hyperparameters: dict[str, Any],
-    num_boost_round: int,
-    seed: int,
-) -> train.TrainedModel:
+def train_task(*, frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
     """Fit the final model on all rows with a known target."""
     start = time.perf_counter()
-    model = train.train_model(frame, spec, hyperparameters, num_boost_round, seed)
+    model = chain.train(frame, spec, params)
     top = list(model.feature_importance())[:5]
     get_run_logger().info(
         "train: %d rows, %d rounds in %.1fs; top features by gain %s",
         model.training_rows,
-        num_boost_round,
+        params.num_boost_round,
         time.perf_counter() - start,
         top,
     )
@@ -232,15 +216,10 @@ def train_task(
 
 @task(name="evaluate", **CACHED)
 def evaluate_task(
-    panel: pl.DataFrame,
-    spec: features.FeatureSpec,
-    params: evaluate.BacktestParams,
-    hyperparameters: dict[str, Any],
-    num_boost_round: int,
-    seed: int,
-) -> evaluate.BacktestResult:
+    *, panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams, train: TrainParams
+) -> BacktestResult:
     """Rolling-origin backtest of the model against the baselines (the gate comes later)."""
-    result = evaluate.backtest(panel, spec, params, hyperparameters, num_boost_round, seed)
+    result = chain.evaluate(panel, spec, params, train)
     scores = result.metrics["backtest"]
     get_run_logger().info(
         "evaluate: %d windows x %d periods; WAPE model %.4f, seasonal naive %.4f, "
@@ -256,21 +235,15 @@ def evaluate_task(
 
 @task(name="forecast", **CACHED, **IO_RETRY)
 def forecast_task(
-    model: train.TrainedModel,
+    *,
+    model: TrainedModel,
     panel: pl.DataFrame,
-    spec: features.FeatureSpec,
-    horizon: int,
-    promo_plan_path: str | None,
+    spec: FeatureSpec,
+    params: ForecastParams,
     storage_settings: storage.StorageSettings | None = None,
 ) -> pl.DataFrame:
     """Forecast the next ``horizon`` periods for every series."""
-    plan = (
-        ingest.read_promo_plan(promo_plan_path, spec.series_keys, storage_settings)
-        if promo_plan_path
-        else None
-    )
-    out = forecast.forecast_next(model, panel, spec, horizon, plan)
-    validate(out, Forecasts, stage="forecast", source="model", keys=spec.series_keys)
+    out = chain.forecast(model, panel, spec, params, storage_settings)
     logger = get_run_logger()
     forecast_series = out.select(spec.series_keys).n_unique()
     all_series = panel.select(spec.series_keys).n_unique()
@@ -279,12 +252,12 @@ def forecast_task(
             "forecast: %d of %d series stopped reporting more than %d periods ago; not forecast",
             all_series - forecast_series,
             all_series,
-            horizon,
+            params.horizon,
         )
     logger.info(
         "forecast: %d series x %d periods from %s, total %.2f",
         forecast_series,
-        horizon,
+        params.horizon,
         out["date"].min(),
         out["forecast"].sum(),
     )

@@ -1,4 +1,5 @@
-"""Session-wide test settings: an isolated Prefect home, small-config overrides, a canary."""
+"""Session-wide test settings: an isolated Prefect home, one Prefect test server, shared data,
+a canary; the small run configuration is ``tests.support.SMALL``."""
 
 from __future__ import annotations
 
@@ -9,19 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-
-# A small but complete configuration: ~8 months, 6 series, 2 backtest windows of 14 days.
-SMALL = [
-    "data.generator.days=240",
-    "data.generator.regions=[north,south]",
-    "data.generator.product_types=[grocery,toys,sports]",
-    "data.generator.stores_per_region=2",
-    "forecast.horizon=14",
-    "evaluation.backtest_windows=2",
-    "model.num_boost_round=60",
-]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,7 +3,8 @@
 Everything the harness needs from the pipeline goes through these functions: the bundled
 data preparation (aus_retail mapping, the synthetic generator → ingest → clean →
 aggregate), the aggregate step for the other real data sets, and the "ours" method (the
-pipeline's features → train → recursive forecast, as its backtest runs them). When the
+pipeline's features → train → recursive forecast, as its backtest runs them). Data
+preparation and training are :mod:`tasks.chain`'s, the flow's own wiring; when the
 pipeline's modules move, only the imports and calls here need re-pointing.
 
 Harness panels use ``unique_id``, ``region``, ``product_type``, ``date``, ``y`` and
@@ -19,7 +20,12 @@ from typing import Any
 import polars as pl
 
 from flows import config as conf
-from tasks import aggregate, clean, datasets, features, forecast, generate, ingest, quality, train
+from flows import plan
+from tasks import chain
+from tasks.data.aggregate import PanelParams
+from tasks.data.sources import datasets, generate
+from tasks.model import features, forecast
+from tasks.model.train import TrainParams
 
 KEYS = ["region", "product_type"]
 
@@ -39,8 +45,8 @@ class OursSettings:
 
 def default_model_settings() -> tuple[dict[str, Any], int, int]:
     """The project's default LightGBM parameters, rounds and seed (``conf/``)."""
-    cfg = conf.to_app_config(conf.compose_config([]))
-    return conf.hyperparameters(cfg), cfg.model.num_boost_round, cfg.random_seed
+    train = plan.train_params(conf.to_app_config(conf.compose_config([])))
+    return train.hyperparameters, train.num_boost_round, train.seed
 
 
 def to_harness(panel: pl.DataFrame) -> pl.DataFrame:
@@ -72,8 +78,8 @@ def panel_from_periods(raw: pl.DataFrame, frequency: str, missing_periods: str) 
         pl.lit(0.0).alias("promo"),
         pl.lit(1, dtype=pl.UInt32).alias("n_rows"),
     )
-    result = aggregate.build_panel(daily, KEYS, frequency, missing_periods, drop_incomplete=True)
-    return to_harness(result.panel)
+    params = PanelParams(KEYS, frequency, missing_periods, drop_incomplete=True)
+    return to_harness(chain.aggregate(daily, params).panel)
 
 
 def aus_retail_panel() -> pl.DataFrame:
@@ -86,21 +92,9 @@ def synthetic_panel(data_dir: Path) -> pl.DataFrame:
     """The bundled synthetic data: generate (once) → ingest → clean → daily panel."""
     root = str(data_dir / "synthetic" / "seed-42")
     cfg = conf.to_app_config(conf.compose_config([f"data.input_path={root}"]))
-    generate.ensure_dataset(conf.generator_spec(cfg), root)
-    source = ingest.discover(root, cfg.data.file_format, conf.extra_columns(cfg))
-    params = conf.clean_params(cfg)
-    flagged = clean.flag_rows(ingest.scan(source), params)
-    result, _ = clean.collect(
-        flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
-    )
-    panel = aggregate.build_panel(
-        result.daily,
-        KEYS,
-        cfg.data.frequency,
-        cfg.preprocessing.missing_periods,
-        cfg.preprocessing.drop_incomplete_periods,
-    ).panel
-    return to_harness(panel)
+    generate.ensure_dataset(cfg.data.generator.to_spec(), root)
+    _, panel = chain.prepare(plan.chain_params(cfg))
+    return to_harness(panel.panel)
 
 
 def feature_spec(s: OursSettings) -> features.FeatureSpec:
@@ -125,8 +119,8 @@ def ours_forecast(history: pl.DataFrame, future: pl.DataFrame, s: OursSettings) 
     """
     spec = feature_spec(s)
     hist = to_pipeline(history).with_columns(pl.col("revenue").cast(pl.Float64))
-    frame = features.build_features(hist, spec)
-    model = train.train_model(frame, spec, s.hyperparameters, s.num_boost_round, s.seed)
+    frame = features.build_features(hist, spec)  # as the backtest builds them: not re-validated
+    model = chain.train(frame, spec, TrainParams(s.hyperparameters, s.num_boost_round, s.seed))
     out = forecast.recursive_forecast(
         model, hist, to_pipeline(future.drop("y", strict=False)), spec
     )

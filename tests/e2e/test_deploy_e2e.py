@@ -11,7 +11,6 @@ process worker; the bridge runs as ``python -m flows.bridge``, as in its Kuberne
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import json
 import logging
@@ -28,23 +27,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from services import Service, start_prefect_server, wait_for
+
+from tests.e2e.services import Service, start_prefect_server, wait_for
+from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _small() -> list[str]:
-    """``SMALL`` from tests/conftest.py (``from conftest import`` is ambiguous in this tree)."""
-    spec = importlib.util.spec_from_file_location("_root_conftest", REPO / "tests/conftest.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.SMALL)
-
-
-SMALL = _small()
 
 LANDING = "sales-landing"
 PREFIX = "landing/"
@@ -55,7 +42,7 @@ REGION = "us-east-1"
 HELD_BACK = 3  # newest daily partitions, uploaded by the tests (the rest is history)
 RUN_TIMEOUT = 600
 TIMEZONE = "Europe/Berlin"
-# The small run (tests/conftest.py SMALL), the categories data=s3 needs for the generated set.
+# The small run (tests.support.SMALL), the categories data=s3 needs for the generated set.
 OVERRIDES = [
     *[o for o in SMALL if not o.startswith("data.generator.")],
     "+data.allowed_categories.region=[north,south]",
@@ -238,7 +225,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from moto.server import ThreadedMotoServer
 
     from flows import config as conf
-    from tasks.generate import write_dataset
+    from tasks.data.sources.generate import write_dataset
 
     root = tmp_path_factory.mktemp("deploy-e2e")
     logs = root / "logs"
@@ -258,7 +245,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, **keys)
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, **keys)
         queue, queue_arn = landing_and_queue(s3, sqs)
-        spec = conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL)))
+        spec = conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec()
         dataset = root / "dataset"
         write_dataset(spec, dataset)
         history, new_keys = upload_dataset(s3, dataset)  # before notifications: no events

@@ -19,9 +19,10 @@ After the kill (the state a crash leaves):
      ``manifest.json`` and a dated serving copy; it is the killed run's version exactly when
      the kill came after the ``promote`` step (the commit point), else still v0.
   2. After the recovery that the next run does first (its ``recover`` step: the same
-     :func:`tasks.recovery.remove_stale_temp_files` and :func:`tasks.recovery.follow_champion`,
-     applied here to a copy), ``serving/{model}/latest.json`` names the champion and a dated
-     copy made by it, ``latest.parquet`` is that copy byte for byte, and no temp file is left.
+     :func:`tasks.registry.recovery.remove_stale_temp_files` and
+     :func:`tasks.registry.recovery.follow_champion`, applied here to a copy),
+     ``serving/{model}/latest.json`` names the champion and a dated copy made by it,
+     ``latest.parquet`` is that copy byte for byte, and no temp file is left.
 Then the next run, started as a user would, exits 0 and leaves (1) and (2) true, a complete
 run directory of its own, no temp files, and (promoting scenario) itself as champion.
 
@@ -47,9 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL
-from services import start_prefect_server
-from state_invariants import (
+
+from tasks import faults
+from tasks.registry import recovery
+from tests.e2e.services import start_prefect_server
+from tests.e2e.state_invariants import (
     MODEL,
     champion,
     champion_is_complete,
@@ -58,8 +61,7 @@ from state_invariants import (
     serving_follows_champion,
     temp_files,
 )
-
-from tasks import faults, recovery
+from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.slow
 FAILED_GATE = ["evaluation.min_improvement=0.9"]

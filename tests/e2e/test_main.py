@@ -12,7 +12,8 @@ import lightgbm as lgb
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, SMALL
+
+from tests.support import REPO, SMALL
 
 RUN_FILES = {
     "config.yaml",

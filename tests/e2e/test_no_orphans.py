@@ -16,8 +16,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, SMALL
-from services import wait_for
+
+from tests.e2e.services import wait_for
+from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.slow
 # Ours, or Prefect's own temporary server's (what a regression would start).

@@ -1,9 +1,9 @@
 """Rewrite the golden feature file on purpose.
 
-``tests/unit/test_features.py::test_build_features_matches_the_golden_file`` feeds
+``tests/unit/model/test_features.py::test_build_features_matches_the_golden_file`` feeds
 ``features_input.csv`` (2 series x 40 days, hand-made) through ``build_features`` with
 ``GOLDEN_SPEC`` and compares the result, exactly, with ``features_expected.csv``. The test
-never writes either file. When a change to ``tasks/features.py`` is *meant* to change the
+never writes either file. When a change to ``tasks/model/features.py`` is *meant* to change the
 features, run (from the repository root)::
 
     .venv/bin/python tests/golden/regenerate.py            # rewrite features_expected.csv
@@ -13,8 +13,7 @@ then review ``git diff tests/golden/`` row by row (recompute a few lags and wind
 before committing: the diff *is* the behaviour change. ``--input`` rebuilds the input from
 the formulas in :func:`make_input`; it should only be needed when the input itself changes.
 
-The spec and the read schemas live here and are copied verbatim into the test; keep the
-two in step.
+The spec, the input schema and the file paths live here only; the test imports them.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.features import FeatureSpec, build_features
+from tasks.model.features import FeatureSpec, build_features
 
 HERE = Path(__file__).resolve().parent
 INPUT = HERE / "features_input.csv"

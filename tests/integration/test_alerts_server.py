@@ -22,8 +22,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows import automations
-from tasks import alerts, drift
+from flows.ops import automations
+from tasks import alerts
+from tasks.monitoring import drift
+from tests.support import defaults
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -127,9 +129,9 @@ def test_drifted_input_emits_the_event_and_the_automation_notifies(
     from prefect import flow, get_client
     from prefect.events.filters import EventFilter, EventNameFilter
 
-    profile = drift.build_profile(features(5_000, 1), ["lag_1"], segment_by=["product_type"])
-    clean = drift.psi_against(profile, features(1_000, 2))
-    drifted = drift.psi_against(profile, features(1_000, 3, shift=0.4))
+    profile = drift.build_profile(features(5_000, 1), ["lag_1"], 10, segment_by=["product_type"])
+    clean = drift.psi_against(profile, features(1_000, 2), defaults.drift())
+    drifted = drift.psi_against(profile, features(1_000, 3, shift=0.4), defaults.drift())
 
     @flow(name="sales-forecast-monitoring-test")
     def monitor(report: dict[str, Any], run_id: str) -> list[str]:
@@ -160,7 +162,7 @@ def test_failed_run_with_a_quality_breach_notifies(
 ) -> None:
     from prefect import flow
 
-    from tasks.quality import DataQualityError
+    from tasks.monitoring.quality import DataQualityError
 
     report = {
         "run_id": "breach-run",

@@ -22,7 +22,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from cache_records import (
+
+from tests.support import SMALL
+from tests.support.cache_records import (
     bundle_record,
     forged,
     pickle_record,
@@ -30,7 +32,6 @@ from cache_records import (
     record_value,
     storage_key,
 )
-from conftest import SMALL
 
 STAGES = ["ingest", "clean", "aggregate", "features", "train", "evaluate", "forecast"]
 PLANTED = ["ingest", "train", "forecast"]
@@ -153,7 +154,7 @@ def test_the_run_publishes_the_clean_runs_forecasts(
 
 
 def test_the_planted_records_are_replaced_by_valid_ones(attacked: Any) -> None:
-    from tasks.result_storage import SignedLocalFileSystem, signing_key
+    from tasks.caching.records import SignedLocalFileSystem, signing_key
 
     _, files, planted, _ = attacked
     folder = next(iter(files.values())).parent
@@ -168,7 +169,8 @@ def test_the_key_can_come_from_a_secret_block_that_is_never_copied(tmp_path: Pat
     from prefect import get_client
     from prefect.blocks.system import Secret
 
-    from tasks.result_storage import result_storage, signing_key
+    from tasks.caching import result_storage
+    from tasks.caching.records import signing_key
 
     value = "integration-test-cache-key-from-a-block-0000"
     Secret(value=value).save("cache-trust-test-key", overwrite=True)

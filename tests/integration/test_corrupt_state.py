@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMALL
 
-from tasks import registry, serving
+from tasks import registry
+from tasks.registry import serving
+from tests.support import SMALL
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 MODEL = "sales-forecast-synthetic"

@@ -25,18 +25,20 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SMALL
 
-from tasks.bridge import EVENT_NAME, S3Object, prefect_event
+from flows.events.notifications import EVENT_NAME, S3Object, prefect_event
+from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-REPO = Path(__file__).resolve().parents[2]
+
 INJECT = "${oc.env:SALES_TEST_CANARY}"
 BUCKET = "sales-landing"
 KEY = "landing/date=2024-05-01/part-0.parquet"
 ETAG = "0123456789abcdef0123456789abcdef"
-CASES: dict[str, tuple[dict[str, str], str]] = {  # more shapes: tests/unit/test_trigger.py
+CASES: dict[
+    str, tuple[dict[str, str], str]
+] = {  # more shapes: tests/unit/flows/events/test_trigger.py
     "bucket": ({"bucket": INJECT}, "s3_object['bucket']"),
     "key": ({"key": f"landing/{INJECT}/part-0.parquet"}, "s3_object['key']"),
     "etag": ({"etag": INJECT}, "s3_object['etag']"),

@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import SMALL
+
+from tests.support import SMALL
 
 STAGES = ["ingest", "clean", "aggregate", "features", "train", "evaluate", "forecast"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import SMALL
 
-from tasks.quality import DataQualityError
+from tasks.monitoring.quality import DataQualityError
+from tests.support import SMALL
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 MODEL = "sales-forecast-synthetic"

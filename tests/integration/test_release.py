@@ -14,9 +14,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import SMALL
 
 from tasks import registry
+from tests.support import SMALL
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 MODEL = "sales-forecast-synthetic"

@@ -16,8 +16,9 @@ import numpy as np
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from flows import config as conf
-from tasks import evaluate, forecast
+from tasks import chain
+from tasks.model import forecast
+from tasks.model.gate import gate
 
 # Backtest WAPE on the default data (3 windows x 28 days x 24 daily series, default config:
 # tweedie, 300 rounds, seed 42), measured 2026-11-24: model 0.3392, seasonal naive 0.4589,
@@ -38,12 +39,13 @@ def promo_plan(run: Any, value: float) -> pl.DataFrame:
 
 
 def forecast_with(run: Any, plan: pl.DataFrame | None) -> pl.DataFrame:
-    return forecast.forecast_next(run.model, run.panel, run.spec, conf.horizon(run.cfg), plan)
+    horizon = run.params.forecast.horizon
+    return forecast.forecast_next(run.model, run.panel, run.spec, horizon, plan)
 
 
 def test_forecasts_cover_every_series_and_are_never_negative(default_run: Any) -> None:
     out, panel = default_run.forecasts, default_run.panel
-    keys, horizon = default_run.spec.series_keys, conf.horizon(default_run.cfg)
+    keys, horizon = default_run.spec.series_keys, default_run.params.forecast.horizon
     n_series = panel.select(keys).unique().height
     assert n_series == 24
     assert out.height == n_series * horizon
@@ -110,19 +112,13 @@ def test_two_runs_on_the_same_data_are_bit_identical(
 
 
 def test_backtest_beats_seasonal_naive_and_the_recorded_threshold(default_run: Any) -> None:
-    cfg = default_run.cfg
-    result = evaluate.backtest(
-        default_run.panel,
-        default_run.spec,
-        conf.backtest_params(cfg),
-        conf.hyperparameters(cfg),
-        cfg.model.num_boost_round,
-        cfg.random_seed,
-    )
+    cfg, params = default_run.cfg, default_run.params
+    result = chain.evaluate(default_run.panel, default_run.spec, params.backtest, params.train)
     scores = result.metrics["backtest"]
     wape = {method: scores[method]["wape"] for method in scores}
     assert scores["model"]["n"] == 3 * 28 * 24
     assert wape["model"] < MAX_MODEL_WAPE, f"{wape} (measured {MEASURED_MODEL_WAPE})"
     assert wape["model"] < wape["seasonal_naive"], wape
-    assert evaluate.gate(result.metrics, cfg.evaluation.min_improvement)["passed"] is True
+    e = cfg.evaluation
+    assert gate(result.metrics, e.min_improvement, None, e.max_regression)["passed"] is True
     assert np.isfinite([scores[m]["bias"] for m in scores]).all()

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3_support import AWS_ENV_KEYS, BUCKET, DEAD_ENDPOINT, REGION, SMALL, fake_aws_env
 
-__all__ = ["SMALL"]  # `from conftest import SMALL` resolves to whichever conftest is loaded
+from tests.s3.support import AWS_ENV_KEYS, BUCKET, DEAD_ENDPOINT, REGION, SMALL, fake_aws_env
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +71,9 @@ def prefix() -> str:
 def raw_dataset(s3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The small synthetic data set, generated locally and uploaded to ``s3://BUCKET/raw/``."""
     from flows import config as conf
-    from tasks.generate import write_dataset
+    from tasks.data.sources.generate import write_dataset
 
-    spec = conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL)))
+    spec = conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec()
     local: Path = tmp_path_factory.mktemp("raw") / "raw"
     write_dataset(spec, local)
     keys = []
@@ -88,7 +87,7 @@ def raw_dataset(s3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 @pytest.fixture
 def fault_proxy(moto_endpoint: str) -> Iterator[Any]:
     """A fault-injecting proxy in front of moto (arm it with ``proxy.arm(Fault(...))``)."""
-    from faults import FaultProxy
+    from tests.s3.faults import FaultProxy
 
     proxy = FaultProxy(moto_endpoint).start()
     try:

@@ -23,19 +23,20 @@ from typing import Any
 
 import polars as pl
 import pytest
-from cache_records import pickle_record, storage_key
-from faults import Fault, FaultProxy
-from s3_support import (
+
+from tests.s3.faults import Fault, FaultProxy
+from tests.s3.support import (
     BUCKET,
     CACHE_KEY,
     FAKE_SECRET,
-    REPO,
     STAGES,
     fake_aws_env,
     list_keys,
     read_object,
     s3_overrides,
 )
+from tests.support import REPO
+from tests.support.cache_records import pickle_record, storage_key
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -8,9 +8,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from s3_support import BUCKET
 
-from tasks import monitoring_store, registry, serving, state, storage
+from tasks import registry, storage
+from tasks.monitoring import store as monitoring_store
+from tasks.registry import serving
+from tasks.storage import state
+from tests.s3.support import BUCKET
 
 MODEL = "m"
 V1, V2 = "20261101T000000Z-aaaaaaaa", "20261102T000000Z-bbbbbbbb"

@@ -1,4 +1,4 @@
-"""tasks.storage and tasks.ingest against a real S3 protocol server (moto), no Prefect server.
+"""tasks.storage and tasks.data.ingest against a real S3 protocol server (moto), no Prefect server.
 
 Listing, fingerprints (ETags), round trips, Polars' cloud scan, error classification
 (transient vs permanent, naming bucket and key), and that secrets stay out of settings.
@@ -12,11 +12,14 @@ from typing import Any
 import botocore.exceptions as boto_exc
 import polars as pl
 import pytest
-from faults import Fault, FaultProxy
-from s3_support import BUCKET, FAKE_SECRET
 
-from tasks import ingest, storage
+from tasks import storage
 from tasks.caching import InputFiles
+from tasks.data import ingest
+from tasks.data.ingest import SourceParams
+from tasks.storage import s3 as storage_s3
+from tests.s3.faults import Fault, FaultProxy
+from tests.s3.support import BUCKET, FAKE_SECRET
 
 HIDDEN = ["date=2024-01-01/_SUCCESS", "_temporary/0/part-0.parquet", ".staging/part-0.csv"]
 CSV = "date,region,product_type,revenue\n2024-01-02,north,toys,1.5\n2024-01-02,south,toys,2.5\n"
@@ -90,7 +93,7 @@ def test_ingest_cache_key_follows_content_not_credentials(
     tree: str, settings: storage.StorageSettings, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policy = InputFiles()
-    inputs = {"input_path": tree, "file_format": "auto", "storage_settings": settings}
+    inputs = {"params": SourceParams(tree, "auto", []), "storage_settings": settings}
 
     def key() -> str | None:
         return policy.compute_key(None, inputs, {})  # type: ignore[arg-type]
@@ -342,9 +345,9 @@ class _FakeCredentials:
 def test_block_credentials_reach_the_clients_but_never_the_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    storage.credentials_block.cache_clear()
-    storage._block_session.cache_clear()
-    monkeypatch.setattr(storage, "credentials_block", lambda name: _FakeCredentials())
+    storage_s3.credentials_block.cache_clear()
+    storage_s3._block_session.cache_clear()
+    monkeypatch.setattr(storage_s3, "credentials_block", lambda name: _FakeCredentials())
     settings = storage.StorageSettings(credentials_block="prod-s3")
     options = storage.polars_storage_options("s3://b/k", settings)
     assert options is not None
@@ -353,7 +356,7 @@ def test_block_credentials_reach_the_clients_but_never_the_settings(
     assert options["aws_region"] == "eu-west-1"
     fs = storage.s3_filesystem(settings)
     assert fs.secret == FAKE_SECRET
-    for shown in (repr(settings), str(settings.__dict__), repr(storage._access(settings))):
+    for shown in (repr(settings), str(settings.__dict__), repr(storage_s3._access(settings))):
         assert FAKE_SECRET not in shown
     override = storage.StorageSettings(endpoint_url="http://other:1", credentials_block="prod-s3")
     assert storage.polars_storage_options("s3://b/k", override)["aws_endpoint_url"] == (  # type: ignore[index]

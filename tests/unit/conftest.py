@@ -1,92 +1,22 @@
-"""Small frame builders shared by the unit tests of the stage functions."""
+"""Fixtures of the unit tests: the frame builders of :mod:`tests.support.frames`."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 import polars as pl
 import pytest
 
-# The raw contract as ingest.scan produces it (tasks.schemas.RawSales).
-RAW_SCHEMA: dict[str, pl.DataType] = {
-    "date_raw": pl.String(),
-    "date": pl.Date(),
-    "region": pl.String(),
-    "product_type": pl.String(),
-    "revenue": pl.Float64(),
-    "store_id": pl.String(),
-    "units": pl.Int64(),
-    "unit_price": pl.Float64(),
-    "promo": pl.Boolean(),
-    "source_file": pl.String(),
-    "arrival_date": pl.Date(),
-}
-GOOD_RAW_ROW: dict[str, Any] = {
-    "date_raw": "2024-01-01",
-    "date": dt.date(2024, 1, 1),
-    "region": "north",
-    "product_type": "toys",
-    "revenue": 10.0,
-    "store_id": "S1",
-    "units": 2,
-    "unit_price": 5.0,
-    "promo": False,
-    "source_file": "raw/date=2024-01-01/part-0.parquet",
-    "arrival_date": dt.date(2024, 1, 1),
-}
-DAILY_SCHEMA: dict[str, pl.DataType] = {
-    "region": pl.String(),
-    "product_type": pl.String(),
-    "date": pl.Date(),
-    "revenue": pl.Float64(),
-    "units": pl.Int64(),
-    "promo": pl.Float64(),
-    "n_rows": pl.Int64(),
-}
+from tests.support.frames import daily_frame, raw_frame
 
 
 @pytest.fixture
 def raw_rows() -> Callable[..., pl.LazyFrame]:
-    """Build a raw ``LazyFrame``: each argument overrides fields of one good row.
-
-    A ``date`` override without ``date_raw`` also sets ``date_raw`` to its ISO text.
-    """
-
-    def make(*overrides: dict[str, Any]) -> pl.LazyFrame:
-        rows = []
-        for over in overrides:
-            row = {**GOOD_RAW_ROW, **over}
-            if "date" in over and "date_raw" not in over and over["date"] is not None:
-                row["date_raw"] = over["date"].isoformat()
-            rows.append(row)
-        return pl.DataFrame(rows, schema=RAW_SCHEMA).lazy()
-
-    return make
+    """Build a raw ``LazyFrame`` (:func:`tests.support.frames.raw_frame`)."""
+    return raw_frame
 
 
 @pytest.fixture
 def daily_rows() -> Callable[..., pl.DataFrame]:
-    """Build a clean daily frame from ``(region, product_type, date, revenue)`` tuples.
-
-    ``units`` is ``round(revenue)``, ``promo`` 0.0 and ``n_rows`` 1 unless a 5th item
-    (a dict of overrides) says otherwise.
-    """
-
-    def make(*rows: tuple[Any, ...]) -> pl.DataFrame:
-        records = []
-        for region, product, day, revenue, *rest in rows:
-            record = {
-                "region": region,
-                "product_type": product,
-                "date": day,
-                "revenue": revenue,
-                "units": round(revenue),
-                "promo": 0.0,
-                "n_rows": 1,
-            }
-            records.append({**record, **(rest[0] if rest else {})})
-        return pl.DataFrame(records, schema=DAILY_SCHEMA)
-
-    return make
+    """Build a clean daily frame (:func:`tests.support.frames.daily_frame`)."""
+    return daily_frame

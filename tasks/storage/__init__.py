@@ -1,0 +1,108 @@
+"""Storage: every path, local or ``s3://``, goes through this facade.
+
+``files`` lists, fingerprints, reads and writes atomically; ``s3`` the object-storage
+settings, credentials and clients; ``errors`` classifies failures (transient or permanent,
+naming the bucket and key); ``locks`` holds exclusive locks named by a path; ``state`` reads
+persisted state (registry, serving, monitoring files) checked against its contract, or
+raises an error naming the damaged file. Import from here (``from tasks import storage``),
+and ``from tasks.storage import state`` for checked reads.
+"""
+
+from __future__ import annotations
+
+from tasks.storage.errors import (
+    S3_SCHEMES,
+    InputNotFoundError,
+    PermanentStorageError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    TransientStorageError,
+    io_errors,
+    is_remote,
+    is_s3,
+    is_transient_error,
+    split_s3_url,
+    storage_error,
+)
+from tasks.storage.files import (
+    DATA_SUFFIXES,
+    FileFingerprint,
+    digest_fingerprints,
+    exists,
+    fingerprint,
+    fingerprints,
+    frame_to_parquet_bytes,
+    join,
+    list_data_files,
+    list_fingerprints,
+    list_names,
+    move,
+    read_bytes,
+    read_parquet,
+    read_text,
+    remove,
+    uri,
+    write_bytes_atomic,
+    write_bytes_exclusive,
+    write_json_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+from tasks.storage.locks import LockTimeoutError, lock
+from tasks.storage.s3 import (
+    CLIENT_MAX_ATTEMPTS,
+    DEFAULT_SETTINGS,
+    StorageConfigLike,
+    StorageSettings,
+    credentials_block,
+    polars_storage_options,
+    s3_filesystem,
+)
+
+__all__ = [
+    "CLIENT_MAX_ATTEMPTS",
+    "DATA_SUFFIXES",
+    "DEFAULT_SETTINGS",
+    "S3_SCHEMES",
+    "FileFingerprint",
+    "InputNotFoundError",
+    "LockTimeoutError",
+    "PermanentStorageError",
+    "StorageConfigLike",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePermissionError",
+    "StorageSettings",
+    "TransientStorageError",
+    "credentials_block",
+    "digest_fingerprints",
+    "exists",
+    "fingerprint",
+    "fingerprints",
+    "frame_to_parquet_bytes",
+    "io_errors",
+    "is_remote",
+    "is_s3",
+    "is_transient_error",
+    "join",
+    "list_data_files",
+    "list_fingerprints",
+    "list_names",
+    "lock",
+    "move",
+    "polars_storage_options",
+    "read_bytes",
+    "read_parquet",
+    "read_text",
+    "remove",
+    "s3_filesystem",
+    "split_s3_url",
+    "storage_error",
+    "uri",
+    "write_bytes_atomic",
+    "write_bytes_exclusive",
+    "write_json_atomic",
+    "write_parquet_atomic",
+    "write_text_atomic",
+]
