@@ -131,6 +131,28 @@ class LightGBMHyperparameters:
 
 
 @dataclass
+class CandidatesConfig:
+    """What the combination chooses from (``tasks.model.candidates``)."""
+
+    lightgbm: list[str] = field(default_factory=lambda: ["mean", "standard"])  # target scalings
+    overrides: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"mean": {"min_data_in_leaf": 100}}
+    )  # LightGBM parameters per scaling, over model.hyperparameters
+    baselines: list[str] = field(
+        default_factory=lambda: ["seasonal_naive", "moving_average", "naive"]
+    )
+    statistical: list[str] = field(default_factory=list)  # auto_ets, auto_theta, mstl (costly)
+
+
+@dataclass
+class CombinationConfig:
+    """How candidates are combined: recipes tried, windows their weights look back on."""
+
+    recipes: list[str] = field(default_factory=lambda: ["best", "top2", "all"])
+    lookback: int = 3
+
+
+@dataclass
 class ModelConfig:
     """The forecasting model."""
 
@@ -138,13 +160,15 @@ class ModelConfig:
     model_name: str = "sales-forecast"
     num_boost_round: int = 300
     hyperparameters: LightGBMHyperparameters = field(default_factory=LightGBMHyperparameters)
+    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
+    combination: CombinationConfig = field(default_factory=CombinationConfig)
 
 
 @dataclass
 class EvaluationConfig:
     """Rolling-origin backtest, baselines and the promotion gate."""
 
-    backtest_windows: int = 3
+    backtest_windows: int = 6
     season_length: int | None = None
     moving_average_window: int | None = None
     segment_by: str = "product_type"
@@ -158,6 +182,9 @@ class ForecastConfig:
 
     horizon: int | None = None
     promo_plan_path: str | None = None
+    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+    interval_calibration_windows: int = 3
+    interval_spread_weight: float = 4.0
 
 
 @dataclass

@@ -17,7 +17,7 @@ from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
 from tasks.model.backtest import BacktestResult, check_history
-from tasks.model.train import TrainedModel
+from tasks.model.ensemble import Ensemble
 from tasks.report import render as report
 from tasks.stages import (
     aggregate_task,
@@ -107,9 +107,16 @@ def sales_forecast(
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
-    model = steps.run(train_task, frame=frame, spec=spec, params=chain.train)
-    backtest = steps.run(
+    backtest = steps.run(  # chooses how the candidates are combined, on earlier windows
         evaluate_task, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
+    )
+    model = steps.run(
+        train_task,
+        panel=panel.panel,
+        spec=spec,
+        params=chain.train,
+        backtest=chain.backtest,
+        combination=backtest.combination,
     )
     forecasts = steps.run(
         forecast_task,
@@ -217,11 +224,11 @@ def decide(
     run: publish.RunInfo,
     panel: pl.DataFrame,
     backtest: BacktestResult,
-    model: TrainedModel,
+    model: Ensemble,
     config_yaml: str,
     manifest_fields: dict[str, Any],
 ) -> Decision:
-    """Gate against seasonal naive and the champion re-scored on the same windows, register,
+    """Gate against the best baseline and the champion re-scored on the same windows, register,
     then move the champion pointer (compare-and-swap; re-evaluate if another run won)."""
     out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
     store = storage.StorageSettings.from_config(cfg.storage)
