@@ -13,7 +13,7 @@ Harness panels use ``unique_id``, ``region``, ``product_type``, ``date``, ``y`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tasks import chain
 from tasks.data.aggregate import PanelParams
 from tasks.data.sources import datasets, generate
 from tasks.model import features, forecast
+from tasks.model.backtest import backtest
 from tasks.model.train import TrainParams
 
 KEYS = ["region", "product_type"]
@@ -176,4 +177,50 @@ def scaled_lgbm_forecast(
         out.join(stats, on="unique_id", how="left")
         .with_columns(back.clip(lower_bound=0.0).alias("forecast"))
         .select("unique_id", "date", "forecast")
+    )
+
+
+def served_backtest(
+    panel: pl.DataFrame,
+    s: OursSettings,
+    horizon: int,
+    windows: int,
+    season: int,
+    statistical: list[str],
+) -> pl.DataFrame:
+    """The pipeline's served model, as its own backtest scores it: every candidate on each
+    of ``windows`` windows, the combination chosen on the earlier ones, conformal quantiles.
+
+    ``panel`` is a harness panel; the windows are the harness's (the last ends at the last
+    period). The candidates and recipes are the project's defaults (``conf/``) with
+    ``model.candidates.statistical`` = ``statistical``. Returns unique_id, date, origin,
+    forecast, the quantile columns and recipe for the scored windows only.
+    """
+    cfg = conf.to_app_config(conf.compose_config([]))
+    params = plan.backtest_params(cfg)
+    candidates = replace(
+        params.candidates,
+        statistical=list(statistical),
+        season_length=season,
+        moving_average_window=season,
+    )
+    params = replace(
+        params,
+        horizon=horizon,
+        windows=windows,
+        season_length=season,
+        moving_average_window=season,
+        candidates=candidates,
+    )
+    train = TrainParams(s.hyperparameters, s.num_boost_round, s.seed)
+    hist = to_pipeline(panel).with_columns(pl.col("revenue").cast(pl.Float64))
+    result = backtest(hist, feature_spec(replace(s, normalize=False)), params, train)
+    quantiles = [c for c in result.predictions.columns if c[:1] == "p" and c[1:].isdigit()]
+    return result.predictions.select(
+        pl.concat_str(KEYS, separator="|").alias("unique_id"),
+        "date",
+        "origin",
+        pl.col("model").alias("forecast"),
+        *quantiles,
+        "recipe",
     )
