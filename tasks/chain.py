@@ -26,11 +26,13 @@ from tasks.data.schemas import Features as FeaturesSchema
 from tasks.model import backtest as backtesting
 from tasks.model import ensemble as ensembling
 from tasks.model import features as featuring
+from tasks.model import forecast as forecasting
+from tasks.model import train as training
 from tasks.model.backtest import BacktestParams, BacktestResult
 from tasks.model.ensemble import Combination, Ensemble
 from tasks.model.features import FeatureSpec
 from tasks.model.forecast import ForecastParams
-from tasks.model.train import TrainParams
+from tasks.model.train import TrainedModel, TrainParams
 from tasks.monitoring.quality import null_counts_plan
 
 Settings = storage.StorageSettings | None
@@ -122,7 +124,20 @@ def train(
 ) -> Ensemble:
     """The served model: the LightGBM candidates refitted on the whole panel, combined as
     the backtest chose (``combination``)."""
-    return ensembling.fit_ensemble(panel, spec, params, backtest.candidates, combination)
+    return ensembling.fit_ensemble(panel, spec, params, backtest.candidate_params, combination)
+
+
+def train_lightgbm(frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
+    """One LightGBM model on the feature frame: the core the scale benchmark times and
+    compares with its pandas reference (the served model is :func:`train`)."""
+    return training.train_model(frame, spec, params)
+
+
+def forecast_lightgbm(
+    model: TrainedModel, panel: pl.DataFrame, spec: FeatureSpec, params: ForecastParams
+) -> pl.DataFrame:
+    """The next ``horizon`` periods from one LightGBM model (see :func:`train_lightgbm`)."""
+    return forecasting.forecast_next(model, panel, spec, params.horizon)
 
 
 def evaluate(

@@ -25,7 +25,6 @@ from tasks import chain
 from tasks.data.aggregate import PanelParams
 from tasks.data.sources import datasets, generate
 from tasks.model import features, forecast
-from tasks.model.backtest import backtest
 from tasks.model.train import TrainParams
 
 KEYS = ["region", "product_type"]
@@ -77,7 +76,7 @@ def panel_from_periods(raw: pl.DataFrame, frequency: str, missing_periods: str) 
         pl.col("revenue").cast(pl.Float64),
         pl.lit(None, dtype=pl.Int64).alias("units"),
         pl.lit(0.0).alias("promo"),
-        pl.lit(1, dtype=pl.UInt32).alias("n_rows"),
+        pl.lit(1, dtype=pl.Int64).alias("n_rows"),
     )
     params = PanelParams(KEYS, frequency, missing_periods, drop_incomplete=True)
     return to_harness(chain.aggregate(daily, params).panel)
@@ -121,7 +120,9 @@ def ours_forecast(history: pl.DataFrame, future: pl.DataFrame, s: OursSettings) 
     spec = feature_spec(s)
     hist = to_pipeline(history).with_columns(pl.col("revenue").cast(pl.Float64))
     frame = features.build_features(hist, spec)  # as the backtest builds them: not re-validated
-    model = chain.train(frame, spec, TrainParams(s.hyperparameters, s.num_boost_round, s.seed))
+    model = chain.train_lightgbm(
+        frame, spec, TrainParams(s.hyperparameters, s.num_boost_round, s.seed)
+    )
     out = forecast.recursive_forecast(
         model, hist, to_pipeline(future.drop("y", strict=False)), spec
     )
@@ -214,7 +215,7 @@ def served_backtest(
     )
     train = TrainParams(s.hyperparameters, s.num_boost_round, s.seed)
     hist = to_pipeline(panel).with_columns(pl.col("revenue").cast(pl.Float64))
-    result = backtest(hist, feature_spec(replace(s, normalize=False)), params, train)
+    result = chain.evaluate(hist, feature_spec(replace(s, normalize=False)), params, train)
     quantiles = [c for c in result.predictions.columns if c[:1] == "p" and c[1:].isdigit()]
     return result.predictions.select(
         pl.concat_str(KEYS, separator="|").alias("unique_id"),

@@ -7,7 +7,7 @@ per horizon step and per segment on the windows after the ones the choice was ma
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -32,6 +32,15 @@ class BacktestParams:
     segment_by: str
     candidates: CandidateParams = field(default_factory=CandidateParams)
     combination: CombinationParams = field(default_factory=CombinationParams)
+
+    @property
+    def candidate_params(self) -> CandidateParams:
+        """The candidates with this backtest's season length and moving-average window."""
+        return replace(
+            self.candidates,
+            season_length=self.season_length,
+            moving_average_window=self.moving_average_window,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ def backtest_window(
         pl.col("date").rank("dense").cast(pl.Int32).alias("step")
     )
     future = future.join(history.select(keys).unique(), on=keys, how="semi")
-    cand = params.candidates
+    cand = params.candidate_params
     members = [fit_member(history, spec, train, s, cand) for s in cand.lightgbm]
     table = candidate_forecasts(history, future, spec, cand, members)
     actual = window.select(*keys, "date", pl.col(TARGET).cast(pl.Float64).alias("actual"))

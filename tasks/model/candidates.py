@@ -39,7 +39,9 @@ class CandidateParams:
 
     lightgbm: list[str] = field(default_factory=lambda: list(SCALINGS))
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    baselines: list[str] = field(
+        default_factory=lambda: ["seasonal_naive", "moving_average", "naive"]
+    )
     statistical: list[str] = field(default_factory=list)
     season_length: int = 7
     moving_average_window: int = 7
