@@ -7,7 +7,7 @@ per horizon step and per segment on the windows after the ones the choice was ma
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -30,8 +30,8 @@ class BacktestParams:
     season_length: int
     moving_average_window: int
     segment_by: str
-    candidates: CandidateParams = field(default_factory=CandidateParams)
-    combination: CombinationParams = field(default_factory=CombinationParams)
+    candidates: CandidateParams
+    combination: CombinationParams
 
     @property
     def candidate_params(self) -> CandidateParams:

@@ -16,7 +16,7 @@ replaces it. ``lightgbm`` is the equal-weight mean of the members.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -37,14 +37,12 @@ SHIFT = 10.0  # standardised targets are shifted by this many s.d. (see the modu
 class CandidateParams:
     """Which candidates run (``model.candidates``) and the baselines' season and window."""
 
-    lightgbm: list[str] = field(default_factory=lambda: list(SCALINGS))
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baselines: list[str] = field(
-        default_factory=lambda: ["seasonal_naive", "moving_average", "naive"]
-    )
-    statistical: list[str] = field(default_factory=list)
-    season_length: int = 7
-    moving_average_window: int = 7
+    lightgbm: list[str]
+    overrides: dict[str, dict[str, Any]]
+    baselines: list[str]
+    statistical: list[str]
+    season_length: int
+    moving_average_window: int
 
     def __post_init__(self) -> None:
         for key, given, allowed in (

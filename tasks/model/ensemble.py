@@ -11,7 +11,7 @@ statistics, candidate set, recipe, weights and residual quantiles. No pickles.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
@@ -30,11 +30,11 @@ MEMBER_HEADER = "# sales-forecast member: "
 class CombinationParams:
     """``model.combination`` and the interval settings of ``forecast``."""
 
-    recipes: list[str] = field(default_factory=lambda: list(combining.RECIPES))
-    lookback: int = 3
-    calibration_windows: int = 3
-    spread_weight: float = 4.0
-    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+    recipes: list[str]
+    lookback: int
+    calibration_windows: int
+    spread_weight: float
+    quantiles: list[float]
 
     def __post_init__(self) -> None:
         combining.check_recipes(self.recipes)

@@ -4,6 +4,7 @@ backtest windows and the gate."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -169,7 +170,7 @@ def test_moving_average_of_the_last_window() -> None:
 
 
 def params(horizon: int = 7, windows: int = 2) -> BacktestParams:
-    return BacktestParams(
+    return defaults.backtest(
         horizon=horizon,
         windows=windows,
         season_length=7,
@@ -269,7 +270,7 @@ def test_backtest_too_short_history_is_a_clear_error() -> None:
 
 
 def test_backtest_rejects_an_unknown_segment_column() -> None:
-    bad = BacktestParams(7, 1, 7, 7, segment_by="store_format")
+    bad = replace(params(windows=1), segment_by="store_format")
     with pytest.raises(ValueError, match=r"evaluation\.segment_by='store_format'"):
         backtest(weekly_panel(), SPEC, bad, TRAIN)
 

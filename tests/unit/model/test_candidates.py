@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -18,7 +19,10 @@ START = dt.date(2024, 1, 1)
 SPEC = defaults.feature_spec(lags=[1, 7], window_sizes=[7], holiday_country=None)
 HYPER = {"objective": "tweedie", "learning_rate": 0.2, "num_leaves": 7, "min_data_in_leaf": 5}
 TRAIN = TrainParams({**HYPER, "num_threads": 1}, num_boost_round=20, seed=7)
-PARAMS = cand.CandidateParams(season_length=7, moving_average_window=7)
+# No per-scaling overrides: min_data_in_leaf 100 would leave these 140 rows one leaf.
+PARAMS = replace(
+    defaults.backtest().candidates, season_length=7, moving_average_window=7, overrides={}
+)
 
 
 def trending_panel(n: int = 84) -> pl.DataFrame:
@@ -95,7 +99,7 @@ def test_members_forecast_on_the_raw_scale_from_training_rows_only() -> None:
 
 
 def test_standard_member_uses_l2_and_overrides_apply() -> None:
-    params = cand.CandidateParams(overrides={"mean": {"min_data_in_leaf": 100}})
+    params = replace(PARAMS, overrides={"mean": {"min_data_in_leaf": 100}})
     assert cand.member_train_params(TRAIN, "standard", params).hyperparameters["objective"] == (
         "regression"
     )
@@ -125,6 +129,6 @@ def test_candidate_table_has_every_candidate_and_the_baselines() -> None:
 
 def test_unknown_candidates_are_named() -> None:
     with pytest.raises(ValueError, match=r"model\.candidates\.statistical has \['arima'\]"):
-        cand.CandidateParams(statistical=["arima"])
+        replace(PARAMS, statistical=["arima"])
     with pytest.raises(ValueError, match="no candidate at all"):
-        cand.CandidateParams(lightgbm=[], baselines=[])
+        replace(PARAMS, lightgbm=[], baselines=[])

@@ -12,8 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tasks.model import ensemble
-from tasks.model.backtest import BacktestParams, BacktestResult, backtest
-from tasks.model.candidates import CandidateParams
+from tasks.model.backtest import BacktestResult, backtest
 from tasks.model.features import TARGET
 from tasks.model.train import TrainParams
 from tests.support import defaults
@@ -27,13 +26,8 @@ TRAIN = TrainParams(
     num_boost_round=20,
     seed=7,
 )  # fmt: skip
-PARAMS = BacktestParams(
-    horizon=7,
-    windows=6,
-    season_length=7,
-    moving_average_window=7,
-    segment_by="region",
-    candidates=CandidateParams(season_length=7, moving_average_window=7),
+PARAMS = defaults.backtest(
+    horizon=7, windows=6, season_length=7, moving_average_window=7, segment_by="region"
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ import pytest
 
 from tasks import registry, release
 from tasks.model import ensemble
-from tasks.model.candidates import CandidateParams
 from tasks.model.ensemble import Combination
 from tasks.registry.cli import main
+from tests.support import defaults
 
 MODEL = "sales-forecast"
 V1, V2, V3 = "20261101T000000Z-aaaaaaaa", "20261102T000000Z-bbbbbbbb", "20261103T000000Z-cccccccc"
@@ -49,7 +49,7 @@ def _meta() -> dict[str, object]:
         "members": [
             {"scaling": "mean", "model": member, "stats": [{"region": "n", "mu": 2.0, "sd": 1.0}]}
         ],
-        "candidates": asdict(CandidateParams(lightgbm=["mean"])),
+        "candidates": asdict(replace(defaults.backtest().candidates, lightgbm=["mean"])),
         "combination": asdict(combination),
     }
 
