@@ -7,11 +7,49 @@ names the baseline it compared with.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from tasks.model.candidates import BASELINES, STATISTICAL
 
 ANCHORS = (*BASELINES, *STATISTICAL)  # what a forecaster would use instead of the model
+
+
+class BaselineScore(TypedDict):
+    """The best baseline of the run: the one the model had to beat, and its WAPE."""
+
+    name: str
+    wape: float
+
+
+class ChampionScore(TypedDict):
+    """The champion a decision compared with, and its WAPE re-scored on this run's windows."""
+
+    version: str | None
+    wape: float | None
+
+
+class UnusableChampion(TypedDict):
+    """A champion whose files are damaged: judged as none (the gate does not fail on it)."""
+
+    version: str | None
+    problem: str
+
+
+class GateDecision(TypedDict):
+    """The promotion decision as ``metrics.json``'s ``gate`` holds it."""
+
+    passed: bool
+    reasons: list[str]
+    baseline: NotRequired[BaselineScore]  # absent when no baseline has a WAPE
+    champion: NotRequired[ChampionScore]  # absent when no champion was compared
+    champion_unusable: NotRequired[UnusableChampion]
+
+
+class ChampionMetrics(TypedDict):
+    """The gate's champion input: its version and metrics re-scored on this run's windows."""
+
+    version: str
+    metrics: dict[str, Any]
 
 
 def best_baseline(metrics: dict[str, Any]) -> tuple[str, float] | None:
@@ -33,9 +71,9 @@ def _wape(metrics: dict[str, Any], method: str) -> float | None:
 def gate(
     metrics: dict[str, Any],
     min_improvement: float,
-    champion: dict[str, Any] | None,
+    champion: ChampionMetrics | None,
     max_regression: float,
-) -> dict[str, Any]:
+) -> GateDecision:
     """The promotion decision, with its reasons in words.
 
     Passes when the model's backtest WAPE beats the best baseline by ``min_improvement``
@@ -50,7 +88,9 @@ def gate(
     """
     model, best = _wape(metrics, "model"), best_baseline(metrics)
     if model is None or best is None:
-        return {"passed": False, "reasons": ["backtest WAPE is undefined (no actual revenue)"]}
+        return GateDecision(
+            passed=False, reasons=["backtest WAPE is undefined (no actual revenue)"]
+        )
     baseline, naive = best
     limit = naive * (1.0 - min_improvement)
     beats_naive = model < naive and model <= limit
@@ -60,16 +100,14 @@ def gate(
         f"(WAPE {naive:.4f}), by the required {min_improvement:.1%} (limit {limit:.4f})"
     )
     reasons = [first]
-    decision: dict[str, Any] = {
-        "passed": beats_naive,
-        "reasons": reasons,
-        "baseline": {"name": baseline, "wape": naive},
-    }
+    decision = GateDecision(
+        passed=beats_naive, reasons=reasons, baseline=BaselineScore(name=baseline, wape=naive)
+    )
     if champion is None:
         reasons.append("no champion yet: nothing to compare against")
         return decision
     rescored = _wape(champion["metrics"], "model")
-    decision["champion"] = {"version": champion["version"], "wape": rescored}
+    decision["champion"] = ChampionScore(version=champion["version"], wape=rescored)
     if rescored is None:
         reasons.append(f"champion {champion['version']} could not be re-scored; not compared")
         return decision
