@@ -100,8 +100,8 @@ def compare_forecasts(
     from tasks import chain
 
     params = ours.params(p.overrides)
-    model = chain.train(mine.features, params.features, params.train)
-    a = _to_pandas(chain.forecast(model, mine.panel, params.features, params.forecast))
+    model = chain.train_lightgbm(mine.features, params.features, params.train)
+    a = _to_pandas(chain.forecast_lightgbm(model, mine.panel, params.features, params.forecast))
     booster, levels = pandas_ref.fit(ref_features, p)
     b = pandas_ref.forecast(booster, levels, ref_panel, p)
     keys = [*p.series_keys, "date"]

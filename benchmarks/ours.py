@@ -55,9 +55,9 @@ def run(overrides: list[str], rec: Recorder, save_dir: str | None, with_evaluate
     p = params(overrides)
     prepared = prepare(p, rec)
     with rec.stage("train"):
-        model = chain.train(prepared.features, p.features, p.train)
+        model = chain.train_lightgbm(prepared.features, p.features, p.train)
     with rec.stage("forecast"):
-        out = chain.forecast(model, prepared.panel, p.features, p.forecast)
+        out = chain.forecast_lightgbm(model, prepared.panel, p.features, p.forecast)
     if with_evaluate:
         with rec.stage("evaluate"):
             chain.evaluate(prepared.panel, p.features, p.backtest, p.train)

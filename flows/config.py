@@ -129,12 +129,38 @@ class LightGBMHyperparameters:
 
 
 @dataclass
+class CandidatesConfig:
+    """What the combination chooses from (``tasks.model.candidates``). LightGBM per target
+    scaling: mean = y / series mean (tweedie), standard = (y - mean) / sd + 10 (L2)."""
+
+    lightgbm: list[str] = field(default_factory=lambda: ["mean", "standard"])  # target scalings
+    overrides: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"mean": {"min_data_in_leaf": 100}}
+    )  # LightGBM parameters per scaling, over model.hyperparameters
+    baselines: list[str] = field(
+        default_factory=lambda: ["seasonal_naive", "moving_average", "naive"]
+    )
+    statistical: list[str] = field(default_factory=list)  # auto_ets, auto_theta, mstl (costly)
+
+
+@dataclass
+class CombinationConfig:
+    """How candidates are combined: recipes tried (best: the best candidate; top2: the best
+    two; all: every candidate; weighted 1/WAPE), windows weights and choice look back on."""
+
+    recipes: list[str] = field(default_factory=lambda: ["best", "top2", "all"])
+    lookback: int = 3
+
+
+@dataclass
 class ModelConfig:
     """The forecasting model (LightGBM) and the registry line it is registered under."""
 
     model_name: str = "sales-forecast-${data.name}"  # one registry line per data set
     num_boost_round: int = 300
     hyperparameters: LightGBMHyperparameters = field(default_factory=LightGBMHyperparameters)
+    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
+    combination: CombinationConfig = field(default_factory=CombinationConfig)
 
 
 @dataclass
@@ -142,11 +168,11 @@ class EvaluationConfig:
     """Rolling-origin backtest (``backtest_windows`` windows of ``forecast.horizon`` periods),
     baselines and the promotion gate."""
 
-    backtest_windows: int = 3
+    backtest_windows: int = 6  # the combination is chosen on 3 earlier windows, scored on 3
     season_length: int | None = None  # null: 7 (1d), 52 (1w), 12 (1mo)
     moving_average_window: int | None = None  # null: the season length
     segment_by: str = "product_type"
-    min_improvement: float = 0.0  # model WAPE must beat seasonal naive by this fraction
+    min_improvement: float = 0.0  # model WAPE must beat the best baseline by this fraction
     max_regression: float = 0.05  # ... and be at most this fraction worse than the champion's
 
 
@@ -156,6 +182,9 @@ class ForecastConfig:
 
     horizon: int | None = None  # null: 28 (1d), 13 (1w), 6 (1mo) periods
     promo_plan_path: str | None = None  # parquet/CSV of planned promotions: keys, date, promo
+    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])  # p10, p50, p90
+    interval_calibration_windows: int = 3  # backtest windows the conformal quantiles come from
+    interval_spread_weight: float = 4.0  # interval scale: mean |forecast| + this x candidates' sd
 
 
 @dataclass

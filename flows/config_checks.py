@@ -20,6 +20,8 @@ from tasks.data.aggregate import FREQUENCIES
 from tasks.data.sources.generate import country_supported
 from tasks.errors import ConfigError, Problem, shown
 from tasks.model import hyperparameters
+from tasks.model.candidates import BASELINES, SCALINGS, STATISTICAL
+from tasks.model.combination import RECIPES
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_LAGS, DEFAULT_SEASON, DEFAULT_WINDOWS
 
 if TYPE_CHECKING:
@@ -246,6 +248,7 @@ def _features_and_model(c: _Checks, cfg: AppConfig) -> None:
     c.integer(f"{key}.bagging_freq", h.bagging_freq, 0, 0)
     c.number(f"{key}.lambda_l2", h.lambda_l2, 0, math.inf, 0.0)
     c.integer(f"{key}.num_threads", h.num_threads, 0, 2)
+    _candidates(c, cfg)
     c.integer("random_seed", cfg.random_seed, 0, 42)
     c.need(
         cfg.random_seed <= MAX_SEED,
@@ -256,13 +259,46 @@ def _features_and_model(c: _Checks, cfg: AppConfig) -> None:
     )
 
 
+def _subset(c: _Checks, key: str, value: list[str], allowed: tuple[str, ...], empty: bool) -> None:
+    """A list of distinct names from ``allowed`` (empty only when ``empty``)."""
+    ok = (bool(value) or empty) and len(set(value)) == len(value)
+    ok = ok and all(v in allowed for v in value)
+    rule = f"must be a list of distinct names from {list(allowed)}"
+    c.need(ok, key, list(value), rule, list(allowed[:1]))
+
+
+def _candidates(c: _Checks, cfg: AppConfig) -> None:
+    cand, comb, fc = cfg.model.candidates, cfg.model.combination, cfg.forecast
+    _subset(c, "model.candidates.lightgbm", list(cand.lightgbm), SCALINGS, True)
+    _subset(c, "model.candidates.baselines", list(cand.baselines), BASELINES, True)
+    _subset(c, "model.candidates.statistical", list(cand.statistical), STATISTICAL, True)
+    some = bool(cand.lightgbm or cand.baselines or cand.statistical)
+    c.need(some, "model.candidates.baselines", [], "no candidate at all", list(BASELINES))
+    for scaling, params in cand.overrides.items():
+        c.need(
+            scaling in SCALINGS and isinstance(params, dict),
+            f"model.candidates.overrides.{scaling}",
+            params,
+            f"must map a scaling of {list(SCALINGS)} to LightGBM parameters",
+            {"min_data_in_leaf": 100},
+        )
+    _subset(c, "model.combination.recipes", list(comb.recipes), tuple(RECIPES), False)
+    c.integer("model.combination.lookback", comb.lookback, 1, 3)
+    qs = list(fc.quantiles)
+    ok = len(qs) >= 2 and len(set(qs)) == len(qs) and all(_is_num(q) and 0 < q < 1 for q in qs)
+    rule = "must be at least two distinct numbers in (0, 1)"
+    c.need(ok, "forecast.quantiles", qs, rule, [0.1, 0.5, 0.9])
+    c.integer("forecast.interval_calibration_windows", fc.interval_calibration_windows, 1, 3)
+    c.number("forecast.interval_spread_weight", fc.interval_spread_weight, 0, math.inf, 4.0)
+
+
 def _evaluation_and_output(c: _Checks, cfg: AppConfig) -> None:
     e, fc, o, freq = cfg.evaluation, cfg.forecast, cfg.output, cfg.data.frequency
     keys = list(cfg.data.series_keys)
     default_h = DEFAULT_HORIZON.get(freq, 1)
     c.integer("forecast.horizon", fc.horizon, 1, default_h, null=f"{default_h} for {freq}")
     c.path("forecast.promo_plan_path", fc.promo_plan_path, "plans/promo.parquet", null=True)
-    c.integer("evaluation.backtest_windows", e.backtest_windows, 1, 3)
+    c.integer("evaluation.backtest_windows", e.backtest_windows, 1, 6)
     season = DEFAULT_SEASON.get(freq, 1)
     c.integer("evaluation.season_length", e.season_length, 1, season, null=f"{season} for {freq}")
     c.integer(

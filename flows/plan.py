@@ -23,6 +23,8 @@ from tasks.data.clean import CleanParams
 from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SourceParams
 from tasks.data.sources.generate import GeneratorSpec
 from tasks.model.backtest import BacktestParams
+from tasks.model.candidates import CandidateParams
+from tasks.model.ensemble import CombinationParams
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
 from tasks.model.forecast import ForecastParams
 from tasks.model.train import TrainParams
@@ -126,11 +128,29 @@ def horizon(cfg: AppConfig) -> int:
 
 
 def backtest_params(cfg: AppConfig) -> BacktestParams:
-    """Backtest settings, with per-frequency season length and moving-average window."""
-    e = cfg.evaluation
+    """Backtest settings, with per-frequency season length and moving-average window, the
+    candidates (``model.candidates``) and how they are combined (``model.combination``)."""
+    e, m, f = cfg.evaluation, cfg.model, cfg.forecast
     season = DEFAULT_SEASON[cfg.data.frequency] if e.season_length is None else e.season_length
     window = season if e.moving_average_window is None else e.moving_average_window
-    return BacktestParams(horizon(cfg), e.backtest_windows, season, window, e.segment_by)
+    candidates = CandidateParams(
+        lightgbm=list(m.candidates.lightgbm),
+        overrides={str(k): dict(v) for k, v in m.candidates.overrides.items()},
+        baselines=list(m.candidates.baselines),
+        statistical=list(m.candidates.statistical),
+        season_length=season,
+        moving_average_window=window,
+    )
+    combination = CombinationParams(
+        recipes=list(m.combination.recipes),
+        lookback=m.combination.lookback,
+        calibration_windows=f.interval_calibration_windows,
+        spread_weight=f.interval_spread_weight,
+        quantiles=[float(q) for q in f.quantiles],
+    )
+    return BacktestParams(
+        horizon(cfg), e.backtest_windows, season, window, e.segment_by, candidates, combination
+    )
 
 
 def chain_params(cfg: AppConfig) -> ChainParams:

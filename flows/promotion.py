@@ -25,8 +25,8 @@ from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
 from tasks.model.backtest import BacktestResult
+from tasks.model.ensemble import Ensemble
 from tasks.model.gate import GateDecision
-from tasks.model.train import TrainedModel
 from tasks.registry.serving import ServingPointer
 from tasks.report import render as report
 from tasks.stages import evaluate_task, forecast_task
@@ -44,7 +44,7 @@ class Trained:
     cleaned: CleanResult
     panel: PanelResult
     features: pl.DataFrame
-    model: TrainedModel
+    model: Ensemble
     backtest: BacktestResult
     forecasts: pl.DataFrame
     quality: dict[str, Any] | None
@@ -222,7 +222,7 @@ class Decision:
 
 
 def decide(steps: Steps, plan: RunPlan, t: Trained, attempt: int) -> Decision:
-    """Gate against seasonal naive and the champion re-scored on the same windows; the first
+    """Gate against the best baseline and the champion re-scored on the same windows; the first
     attempt registers the version (the champion pointer moves later, in ``promote``)."""
     out, model_name, store = plan.output_path, plan.model_name, plan.storage
     found = steps.run(release.champion_task, output_path=out, model_name=model_name, settings=store)

@@ -83,9 +83,16 @@ def sales_forecast(
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
-    model = steps.run(train_task, frame=frame, spec=spec, params=chain.train)
-    backtest = steps.run(
+    backtest = steps.run(  # chooses how the candidates are combined, on earlier windows
         evaluate_task, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
+    )
+    model = steps.run(
+        train_task,
+        panel=panel.panel,
+        spec=spec,
+        params=chain.train,
+        backtest=chain.backtest,
+        combination=backtest.combination,
     )
     forecasts = steps.run(
         forecast_task,

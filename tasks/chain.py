@@ -24,10 +24,12 @@ from tasks.data.ingest import RawSource, SourceParams
 from tasks.data.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
 from tasks.data.schemas import Features as FeaturesSchema
 from tasks.model import backtest as backtesting
+from tasks.model import ensemble as ensembling
 from tasks.model import features as featuring
 from tasks.model import forecast as forecasting
 from tasks.model import train as training
 from tasks.model.backtest import BacktestParams, BacktestResult
+from tasks.model.ensemble import Combination, Ensemble
 from tasks.model.features import FeatureSpec
 from tasks.model.forecast import ForecastParams
 from tasks.model.train import TrainedModel, TrainParams
@@ -58,7 +60,8 @@ class ChainRun:
     cleaned: CleanResult
     panel: PanelResult
     features: pl.DataFrame
-    model: TrainedModel
+    backtest: BacktestResult
+    model: Ensemble
     forecasts: pl.DataFrame
 
 
@@ -112,32 +115,54 @@ def features(panel: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     return frame
 
 
-def train(frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
-    """The final model, fitted on every row with a known target."""
+def train(
+    panel: pl.DataFrame,
+    spec: FeatureSpec,
+    params: TrainParams,
+    backtest: BacktestParams,
+    combination: Combination,
+) -> Ensemble:
+    """The served model: the LightGBM candidates refitted on the whole panel, combined as
+    the backtest chose (``combination``)."""
+    return ensembling.fit_ensemble(panel, spec, params, backtest.candidate_params, combination)
+
+
+def train_lightgbm(frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
+    """One LightGBM model on the feature frame: the core the scale benchmark times and
+    compares with its pandas reference (the served model is :func:`train`)."""
     return training.train_model(frame, spec, params)
+
+
+def forecast_lightgbm(
+    model: TrainedModel, panel: pl.DataFrame, spec: FeatureSpec, params: ForecastParams
+) -> pl.DataFrame:
+    """The next ``horizon`` periods from one LightGBM model (see :func:`train_lightgbm`)."""
+    return forecasting.forecast_next(model, panel, spec, params.horizon)
 
 
 def evaluate(
     panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams, train: TrainParams
 ) -> BacktestResult:
-    """Rolling-origin backtest of the model against the baselines (the gate comes later)."""
+    """Rolling-origin backtest of every candidate and of their combination, chosen on the
+    earlier windows and scored on the later ones (the gate comes later)."""
     return backtesting.backtest(panel, spec, params, train)
 
 
 def forecast(
-    model: TrainedModel,
+    model: Ensemble,
     panel: pl.DataFrame,
     spec: FeatureSpec,
     params: ForecastParams,
     settings: Settings = None,
 ) -> pl.DataFrame:
-    """The next ``horizon`` periods of every active series (with the promotion plan, if any)."""
+    """The next ``horizon`` periods of every active series (with the promotion plan, if any):
+    the point forecast, a column per quantile and the recipe."""
     plan = (
         ingestion.read_promo_plan(params.promo_plan_path, spec.series_keys, settings)
         if params.promo_plan_path
         else None
     )
-    out = forecasting.forecast_next(model, panel, spec, params.horizon, plan)
+    out = ensembling.forecast_future(model, panel, spec, params.horizon, plan)
     validate(out, Forecasts, stage="forecast", source="model", keys=spec.series_keys)
     return out
 
@@ -149,11 +174,13 @@ def prepare(params: ChainParams, settings: Settings = None) -> tuple[CleanResult
 
 
 def run(params: ChainParams, settings: Settings = None) -> ChainRun:
-    """One full pass, ingest → forecast (no backtest), as the flow runs it."""
+    """One full pass, ingest → forecast, as the flow runs it (the backtest chooses the
+    combination the final model uses)."""
     source = ingest(params.source, settings)
     cleaned = clean(source, params.clean, settings)
     panel = aggregate(cleaned.daily, params.panel)
     frame = features(panel.panel, params.features)
-    model = train(frame, params.features, params.train)
+    scored = evaluate(panel.panel, params.features, params.backtest, params.train)
+    model = train(panel.panel, params.features, params.train, params.backtest, scored.combination)
     out = forecast(model, panel.panel, params.features, params.forecast, settings)
-    return ChainRun(source, cleaned, panel, frame, model, out)
+    return ChainRun(source, cleaned, panel, frame, scored, model, out)

@@ -23,8 +23,8 @@ from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
 from tasks.data.schemas import SCHEMA_VERSIONS
-from tasks.model import train
 from tasks.model.backtest import BacktestResult
+from tasks.model.ensemble import Ensemble, ensemble_meta, model_text
 
 PACKAGES = (
     "sales-forecast",
@@ -65,7 +65,7 @@ class RunArtifacts:
     config_yaml: str
     metrics: dict[str, Any]
     forecasts: pl.DataFrame
-    model: train.TrainedModel
+    model: Ensemble
     quarantine: pl.DataFrame
     backtest: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -118,7 +118,7 @@ def artifact_bytes(artifacts: RunArtifacts) -> dict[str, bytes]:
     files = {
         "config.yaml": artifacts.config_yaml.encode(),
         "forecasts.parquet": storage.frame_to_parquet_bytes(artifacts.forecasts),
-        "model.txt": artifacts.model.booster.model_to_string().encode(),
+        "model.txt": model_text(artifacts.model).encode(),
         "quarantine.parquet": storage.frame_to_parquet_bytes(artifacts.quarantine),
         "backtest.parquet": storage.frame_to_parquet_bytes(artifacts.backtest),
         "metrics.json": metrics_text.encode(),
@@ -175,7 +175,7 @@ def manifest_fields(
     cleaned: CleanResult,
     panel: PanelResult,
     features: pl.DataFrame,
-    model: train.TrainedModel,
+    model: Ensemble,
     backtest: BacktestResult,
     forecasts: pl.DataFrame,
     series_keys: list[str],
@@ -204,7 +204,7 @@ def manifest_fields(
             "evaluate": {"rows": backtest.predictions.height},
             "forecast": {"rows": forecasts.height},
         },
-        "model": train.model_meta(model),
+        "model": ensemble_meta(model),
         "feature_importance": model.feature_importance(),
     }
 

@@ -18,7 +18,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import publish, registry, storage
-from tasks.model import train
+from tasks.model import ensemble as ensembling
+from tasks.model.ensemble import Ensemble
 from tasks.model.gate import ChampionMetrics, ChampionScore, GateDecision, UnusableChampion
 from tasks.model.gate import gate as gate_decision
 from tasks.registry import recovery, serving
@@ -37,7 +38,7 @@ class ChampionModel:
 
     version: str
     config_yaml: str
-    model: train.TrainedModel
+    model: Ensemble
     uri: str
 
 
@@ -125,8 +126,8 @@ def load_champion(
         required={"model": dict},
     )
     try:
-        model = train.model_from_text(model_text, manifest["model"])
-    except (ValueError, lgb.basic.LightGBMError) as exc:
+        model = ensembling.ensemble_from_text(model_text, manifest["model"])
+    except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
         where, what = storage.join(folder, "model.txt"), "registry model"
         raise state.CorruptStateError(where, f"LightGBM cannot use it: {exc}", fix, what) from exc
     return ChampionModel(version, config_yaml, model, storage.uri(folder))
@@ -177,7 +178,7 @@ def register_task(
     output_path: str,
     model_name: str,
     version: str,
-    model: train.TrainedModel,
+    model: Ensemble,
     metrics: dict[str, Any],
     config_yaml: str,
     manifest: dict[str, Any],
@@ -188,7 +189,7 @@ def register_task(
         output_path,
         model_name,
         version,
-        model_text=model.booster.model_to_string(),
+        model_text=ensembling.model_text(model),
         metrics=metrics,
         config_yaml=config_yaml,
         manifest=manifest,

@@ -26,9 +26,10 @@ from tasks.data.clean import CleanParams, CleanResult
 from tasks.data.ingest import RawSource, SourceParams
 from tasks.data.sources import datasets, generate
 from tasks.model.backtest import BacktestParams, BacktestResult
+from tasks.model.ensemble import Combination, Ensemble
 from tasks.model.features import FeatureSpec
 from tasks.model.forecast import ForecastParams
-from tasks.model.train import TrainedModel, TrainParams
+from tasks.model.train import TrainParams
 
 RESULTS = BundleSerializer()
 P = ParamSpec("P")
@@ -199,16 +200,27 @@ def features_task(*, panel: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
 
 
 @task(name="train", **CACHED)
-def train_task(*, frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -> TrainedModel:
-    """Fit the final model on all rows with a known target."""
+def train_task(
+    *,
+    panel: pl.DataFrame,
+    spec: FeatureSpec,
+    params: TrainParams,
+    backtest: BacktestParams,
+    combination: Combination,
+) -> Ensemble:
+    """Refit the LightGBM candidates on the whole panel, combined as the backtest chose."""
     start = time.perf_counter()
-    model = chain.train(frame, spec, params)
+    model = chain.train(panel, spec, params, backtest, combination)
     top = list(model.feature_importance())[:5]
     get_run_logger().info(
-        "train: %d rows, %d rounds in %.1fs; top features by gain %s",
+        "train: %d member(s) on %d rows, %d rounds in %.1fs; recipe %s weights %s; "
+        "top features by gain %s",
+        len(model.members),
         model.training_rows,
         params.num_boost_round,
         time.perf_counter() - start,
+        combination.recipe,
+        {k: round(v, 3) for k, v in combination.weights.items()},
         top,
     )
     return model
@@ -218,17 +230,16 @@ def train_task(*, frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams) -
 def evaluate_task(
     *, panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams, train: TrainParams
 ) -> BacktestResult:
-    """Rolling-origin backtest of the model against the baselines (the gate comes later)."""
+    """Rolling-origin backtest of every candidate and their combination (the gate comes later)."""
     result = chain.evaluate(panel, spec, params, train)
     scores = result.metrics["backtest"]
     get_run_logger().info(
-        "evaluate: %d windows x %d periods; WAPE model %.4f, seasonal naive %.4f, "
-        "moving average %.4f",
+        "evaluate: %d windows x %d periods, %d scored; WAPE %s; model coverage %s",
         params.windows,
         params.horizon,
-        scores["model"]["wape"],
-        scores["seasonal_naive"]["wape"],
-        scores["moving_average"]["wape"],
+        len(result.metrics["windows"]["scored"]),
+        {m: None if v["wape"] is None else round(v["wape"], 4) for m, v in scores.items()},
+        {k: v for k, v in scores["model"].items() if k.startswith("coverage")},
     )
     return result
 
@@ -236,7 +247,7 @@ def evaluate_task(
 @task(name="forecast", **CACHED, **IO_RETRY)
 def forecast_task(
     *,
-    model: TrainedModel,
+    model: Ensemble,
     panel: pl.DataFrame,
     spec: FeatureSpec,
     params: ForecastParams,

@@ -13,7 +13,7 @@ Harness panels use ``unique_id``, ``region``, ``product_type``, ``date``, ``y`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def panel_from_periods(raw: pl.DataFrame, frequency: str, missing_periods: str) 
         pl.col("revenue").cast(pl.Float64),
         pl.lit(None, dtype=pl.Int64).alias("units"),
         pl.lit(0.0).alias("promo"),
-        pl.lit(1, dtype=pl.UInt32).alias("n_rows"),
+        pl.lit(1, dtype=pl.Int64).alias("n_rows"),
     )
     params = PanelParams(KEYS, frequency, missing_periods, drop_incomplete=True)
     return to_harness(chain.aggregate(daily, params).panel)
@@ -120,7 +120,9 @@ def ours_forecast(history: pl.DataFrame, future: pl.DataFrame, s: OursSettings) 
     spec = feature_spec(s)
     hist = to_pipeline(history).with_columns(pl.col("revenue").cast(pl.Float64))
     frame = features.build_features(hist, spec)  # as the backtest builds them: not re-validated
-    model = chain.train(frame, spec, TrainParams(s.hyperparameters, s.num_boost_round, s.seed))
+    model = chain.train_lightgbm(
+        frame, spec, TrainParams(s.hyperparameters, s.num_boost_round, s.seed)
+    )
     out = forecast.recursive_forecast(
         model, hist, to_pipeline(future.drop("y", strict=False)), spec
     )
@@ -176,4 +178,50 @@ def scaled_lgbm_forecast(
         out.join(stats, on="unique_id", how="left")
         .with_columns(back.clip(lower_bound=0.0).alias("forecast"))
         .select("unique_id", "date", "forecast")
+    )
+
+
+def served_backtest(
+    panel: pl.DataFrame,
+    s: OursSettings,
+    horizon: int,
+    windows: int,
+    season: int,
+    statistical: list[str],
+) -> pl.DataFrame:
+    """The pipeline's served model, as its own backtest scores it: every candidate on each
+    of ``windows`` windows, the combination chosen on the earlier ones, conformal quantiles.
+
+    ``panel`` is a harness panel; the windows are the harness's (the last ends at the last
+    period). The candidates and recipes are the project's defaults (``conf/``) with
+    ``model.candidates.statistical`` = ``statistical``. Returns unique_id, date, origin,
+    forecast, the quantile columns and recipe for the scored windows only.
+    """
+    cfg = conf.to_app_config(conf.compose_config([]))
+    params = plan.backtest_params(cfg)
+    candidates = replace(
+        params.candidates,
+        statistical=list(statistical),
+        season_length=season,
+        moving_average_window=season,
+    )
+    params = replace(
+        params,
+        horizon=horizon,
+        windows=windows,
+        season_length=season,
+        moving_average_window=season,
+        candidates=candidates,
+    )
+    train = TrainParams(s.hyperparameters, s.num_boost_round, s.seed)
+    hist = to_pipeline(panel).with_columns(pl.col("revenue").cast(pl.Float64))
+    result = chain.evaluate(hist, feature_spec(replace(s, normalize=False)), params, train)
+    quantiles = [c for c in result.predictions.columns if c[:1] == "p" and c[1:].isdigit()]
+    return result.predictions.select(
+        pl.concat_str(KEYS, separator="|").alias("unique_id"),
+        "date",
+        "origin",
+        pl.col("model").alias("forecast"),
+        *quantiles,
+        "recipe",
     )

@@ -108,10 +108,13 @@ class Features(pa.DataFrameModel):
 
 
 class Forecasts(pa.DataFrameModel):
-    """Published forecasts: never negative, never missing."""
+    """Published forecasts: never negative, never missing; quantiles (p10, p50, p90...)
+    too, with the recipe that combined the candidates."""
 
     date: pl.Date = pa.Field(nullable=False)
     forecast: float = pa.Field(nullable=False, ge=0)
+    quantile: float = pa.Field(nullable=False, ge=0, alias=r"^p\d+(\.\d+)?$", regex=True)
+    recipe: str = pa.Field(nullable=False)
 
     Config = _Config
 

@@ -1,20 +1,24 @@
-"""Evaluate: rolling-origin backtest of the model against seasonal-naive and moving-average
-baselines, scored overall, per horizon step and per segment (the gate is :mod:`tasks.model.gate`).
+"""Evaluate: rolling-origin backtest of every candidate (LightGBM members, statistical
+models, baselines) and of their combination (:mod:`tasks.model.ensemble`), scored overall,
+per horizon step and per segment on the windows after the ones the choice was made on
+(the gate is :mod:`tasks.model.gate`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
 
 from tasks.errors import DataError
-from tasks.model.features import TARGET, FeatureSpec, build_features
-from tasks.model.forecast import recursive_forecast
+from tasks.model import intervals
+from tasks.model.candidates import CandidateParams, candidate_forecasts, fit_member
+from tasks.model.ensemble import Combination, CombinationParams, CombinedBacktest, combine_backtest
+from tasks.model.features import TARGET, FeatureSpec
 from tasks.model.metrics import score_by, score_methods
-from tasks.model.train import TrainParams, train_model
+from tasks.model.train import TrainParams
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,27 @@ class BacktestParams:
     season_length: int
     moving_average_window: int
     segment_by: str
+    candidates: CandidateParams
+    combination: CombinationParams
+
+    @property
+    def candidate_params(self) -> CandidateParams:
+        """The candidates with this backtest's season length and moving-average window."""
+        return replace(
+            self.candidates,
+            season_length=self.season_length,
+            moving_average_window=self.moving_average_window,
+        )
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Per-row backtest predictions and the metrics computed from them."""
+    """Per-row predictions of the scored windows, their metrics, and the combination the
+    final forecast uses (chosen on the backtest)."""
 
     predictions: pl.DataFrame
     metrics: dict[str, Any]
+    combination: Combination
 
 
 class ShortHistoryError(DataError):
@@ -78,45 +95,18 @@ def origins(dates: list[dt.date], horizon: int, windows: int, min_history: int) 
     return [dates[len(dates) - (windows - k) * horizon] for k in range(windows)]
 
 
-def seasonal_naive(
-    history: pl.DataFrame, future: pl.DataFrame, keys: list[str], season: int
-) -> pl.DataFrame:
-    """Repeat each series' last full season: step h takes the value ``season`` periods back."""
-    last = (
-        history.sort([*keys, "date"])
-        .group_by(keys, maintain_order=True)
-        .tail(season)
-        .with_columns(
-            pl.int_range(pl.len()).over(keys).alias("pos"),
-            pl.len().over(keys).alias("m"),
-        )
-        .filter(pl.col("m") == season)
-        .select(*keys, "pos", pl.col(TARGET).alias("seasonal_naive"))
-    )
-    steps = future.with_columns(((pl.col("step") - 1) % season).alias("pos"))
-    return steps.join(last, on=[*keys, "pos"], how="left").drop("pos")
-
-
-def moving_average(history: pl.DataFrame, keys: list[str], window: int) -> pl.DataFrame:
-    """Mean of each series' last ``window`` periods, as a flat forecast."""
-    return (
-        history.sort([*keys, "date"])
-        .group_by(keys, maintain_order=True)
-        .tail(window)
-        .group_by(keys)
-        .agg(pl.col(TARGET).mean().alias("moving_average"))
-    )
-
-
 def backtest_window(
     panel: pl.DataFrame,
-    features: pl.DataFrame,
     origin: dt.date,
     spec: FeatureSpec,
     params: BacktestParams,
     train: TrainParams,
 ) -> pl.DataFrame:
-    """Train on periods before ``origin``, forecast ``horizon`` periods, add baselines."""
+    """Fit every candidate on periods before ``origin`` and forecast ``horizon`` periods.
+
+    One row per (series, period) of the window: keys, date, step, actual and a column per
+    candidate and LightGBM member.
+    """
     keys = spec.series_keys
     history = panel.filter(pl.col("date") < origin)
     dates = panel.filter(pl.col("date") >= origin)["date"].unique().sort().head(params.horizon)
@@ -124,18 +114,13 @@ def backtest_window(
     future = window.select(*keys, "date", "promo").with_columns(
         pl.col("date").rank("dense").cast(pl.Int32).alias("step")
     )
-    model = train_model(features.filter(pl.col("date") < origin), spec, train)
-    preds = recursive_forecast(model, history, future.drop("step"), spec)
-    rows = future.join(
-        window.select(*keys, "date", pl.col(TARGET).alias("actual")), on=[*keys, "date"]
-    ).join(preds.rename({"forecast": "model"}), on=[*keys, "date"], how="inner")
-    rows = seasonal_naive(history, rows, keys, params.season_length)
-    rows = rows.join(
-        moving_average(history, keys, params.moving_average_window), on=keys, how="left"
-    )
-    return rows.with_columns(
-        pl.lit(origin).alias("origin"),
-        pl.coalesce("seasonal_naive", "moving_average").alias("seasonal_naive"),
+    future = future.join(history.select(keys).unique(), on=keys, how="semi")
+    cand = params.candidate_params
+    members = [fit_member(history, spec, train, s, cand) for s in cand.lightgbm]
+    table = candidate_forecasts(history, future, spec, cand, members)
+    actual = window.select(*keys, "date", pl.col(TARGET).cast(pl.Float64).alias("actual"))
+    return table.join(actual, on=[*keys, "date"], how="left").with_columns(
+        pl.lit(origin).alias("origin")
     )
 
 
@@ -145,28 +130,107 @@ def backtest(
     params: BacktestParams,
     train: TrainParams,
 ) -> BacktestResult:
-    """Rolling-origin backtest; metrics overall, per horizon step, per segment and per window."""
+    """Rolling-origin backtest of every candidate, their combination chosen on earlier
+    windows and scored on later ones; metrics overall, per step, segment and window."""
     if params.segment_by not in panel.columns:
         raise ValueError(
             f"evaluation.segment_by={params.segment_by!r} is not a panel column ({panel.columns})"
         )
+    keys = spec.series_keys
     dates = panel["date"].unique().sort().to_list()
     starts = origins(dates, params.horizon, params.windows, spec.lookback + 1)
-    features = build_features(panel, spec)
-    predictions = pl.concat(
-        [backtest_window(panel, features, o, spec, params, train) for o in starts]
-    ).sort(["origin", *spec.series_keys, "date"])
-    metrics = {
-        "backtest": score_methods(predictions),
-        "per_horizon": score_by(predictions, "step"),
-        "per_segment": score_by(
-            predictions.with_columns(pl.col(params.segment_by).alias("segment")),
-            "segment",
-        ),
-        "per_window": score_by(predictions, "origin"),
-        "windows": {
-            "origins": [o.isoformat() for o in starts],
-            "horizon": params.horizon,
-        },
+    table = pl.concat(
+        [
+            backtest_window(panel, o, spec, params, train).with_columns(
+                pl.lit(k, dtype=pl.Int32).alias("window")
+            )
+            for k, o in enumerate(starts)
+        ],
+        how="diagonal_relaxed",
+    ).sort(["window", *keys, "date"])
+    names = params.candidates.names
+    combined = combine_backtest(table.drop("origin"), names, keys, params.combination)
+    methods = [c for c in table.columns if c not in {*keys, "date", "step", "actual", "origin"}]
+    methods.remove("window")
+    model = combined.rows.select(
+        "window",
+        *keys,
+        "date",
+        pl.col("forecast").alias("model"),
+        *[intervals.qcol(q) for q in params.combination.quantiles],
+        "recipe",
+    )
+    predictions = table.join(model, on=["window", *keys, "date"], how="inner")
+    if params.segment_by not in predictions.columns:
+        segments = panel.select(*keys, params.segment_by).unique(subset=keys)
+        predictions = predictions.join(segments, on=keys, how="left")
+    predictions = predictions.sort(["origin", *keys, "date"])
+    scored_origins = [starts[c["window"]] for c in combined.choices]
+    metrics = backtest_metrics(predictions, params, methods)
+    metrics["windows"] = {
+        "origins": [o.isoformat() for o in starts],
+        "scored": [o.isoformat() for o in scored_origins],
+        "horizon": params.horizon,
     }
-    return BacktestResult(predictions=predictions, metrics=metrics)
+    metrics["ensemble"] = ensemble_summary(combined, starts, params)
+    return BacktestResult(predictions, metrics, combined.combination)
+
+
+def backtest_metrics(
+    predictions: pl.DataFrame, params: BacktestParams, methods: list[str]
+) -> dict[str, Any]:
+    """Overall, per-step, per-segment and per-window metrics of the scored windows."""
+    quantiles = params.combination.quantiles
+    rows = predictions
+    overall = score_methods(rows, methods=["model", *methods])
+    overall["model"].update(interval_scores(rows, quantiles))
+    per_horizon = score_by(rows, "step", methods=["model", *methods])
+    for entry in per_horizon:
+        group = rows.filter(pl.col("step") == entry["step"])
+        entry["model"] = {**entry["model"], **interval_scores(group, quantiles)}
+    return {
+        "backtest": overall,
+        "per_horizon": per_horizon,
+        "per_segment": score_by(
+            rows.with_columns(pl.col(params.segment_by).alias("segment")), "segment"
+        ),
+        "per_window": score_by(rows, "origin"),
+    }
+
+
+def interval_scores(rows: pl.DataFrame, quantiles: list[float]) -> dict[str, float | None]:
+    """Coverage and pinball of the model's quantiles (forecast = the model's point)."""
+    return intervals.interval_metrics(
+        rows.with_columns(pl.col("model").alias("forecast")), quantiles
+    )
+
+
+def ensemble_summary(
+    combined: CombinedBacktest, starts: list[dt.date], params: BacktestParams
+) -> dict[str, Any]:
+    """How the model was chosen: per scored window and for the final forecast, in words too."""
+    final = combined.combination
+    c = params.combination
+    return {
+        "candidates": params.candidates.names,
+        "recipes": list(c.recipes),
+        "lookback": c.lookback,
+        "calibration_windows": c.calibration_windows,
+        "spread_weight": c.spread_weight,
+        "quantiles": list(c.quantiles),
+        "per_window": [
+            {
+                "origin": starts[ch["window"]].isoformat(),
+                "recipe": ch["recipe"],
+                "weights": ch["weights"],
+            }
+            for ch in combined.choices
+        ],
+        "final": {"recipe": final.recipe, "weights": final.weights},
+        "how": (
+            f"recipes {', '.join(c.recipes)} over candidates "
+            f"{', '.join(params.candidates.names)}; weights 1/WAPE on the {c.lookback} "
+            f"windows before each window, and the recipe with the lowest WAPE on those "
+            f"windows; scored on the later windows only"
+        ),
+    }

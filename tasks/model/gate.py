@@ -1,11 +1,24 @@
-"""The promotion gate: does this run's model beat seasonal naive, and hold against the champion?
+"""The promotion gate: does this run's model beat the best baseline of the run (naive,
+seasonal naive, moving average and any statistical candidate), and hold against the champion?
 
-Reads the metrics :func:`tasks.model.backtest.backtest` produced; says why in words.
+Reads the metrics :func:`tasks.model.backtest.backtest` produced; says why in words and
+names the baseline it compared with.
 """
 
 from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
+
+from tasks.model.candidates import BASELINES, STATISTICAL
+
+ANCHORS = (*BASELINES, *STATISTICAL)  # what a forecaster would use instead of the model
+
+
+class BaselineScore(TypedDict):
+    """The best baseline of the run: the one the model had to beat, and its WAPE."""
+
+    name: str
+    wape: float
 
 
 class ChampionScore(TypedDict):
@@ -27,6 +40,7 @@ class GateDecision(TypedDict):
 
     passed: bool
     reasons: list[str]
+    baseline: NotRequired[BaselineScore]  # absent when no baseline has a WAPE
     champion: NotRequired[ChampionScore]  # absent when no champion was compared
     champion_unusable: NotRequired[UnusableChampion]
 
@@ -36,6 +50,17 @@ class ChampionMetrics(TypedDict):
 
     version: str
     metrics: dict[str, Any]
+
+
+def best_baseline(metrics: dict[str, Any]) -> tuple[str, float] | None:
+    """The baseline or statistical candidate with the lowest backtest WAPE, and that WAPE."""
+    scores = metrics["backtest"]
+    found = [
+        (name, float(scores[name]["wape"]))
+        for name in ANCHORS
+        if name in scores and scores[name].get("wape") is not None
+    ]
+    return min(found, key=lambda p: p[1]) if found else None
 
 
 def _wape(metrics: dict[str, Any], method: str) -> float | None:
@@ -51,7 +76,7 @@ def gate(
 ) -> GateDecision:
     """The promotion decision, with its reasons in words.
 
-    Passes when the model's backtest WAPE beats seasonal naive by ``min_improvement``
+    Passes when the model's backtest WAPE beats the best baseline by ``min_improvement``
     (a fraction) and, if there is a champion, is not worse than the champion's WAPE
     re-scored on the same windows by more than ``max_regression`` (a fraction).
 
@@ -61,20 +86,23 @@ def gate(
         ``{"version": str, "metrics": <metrics of the champion re-scored on this run's
         backtest windows>}``, or ``None`` when no model is serving yet.
     """
-    model, naive = _wape(metrics, "model"), _wape(metrics, "seasonal_naive")
-    if model is None or naive is None:
+    model, best = _wape(metrics, "model"), best_baseline(metrics)
+    if model is None or best is None:
         return GateDecision(
             passed=False, reasons=["backtest WAPE is undefined (no actual revenue)"]
         )
+    baseline, naive = best
     limit = naive * (1.0 - min_improvement)
     beats_naive = model < naive and model <= limit
     verdict = "beats" if beats_naive else "does not beat"
     first = (
-        f"model WAPE {model:.4f} {verdict} seasonal naive WAPE {naive:.4f} "
-        f"by the required {min_improvement:.1%} (limit {limit:.4f})"
+        f"model WAPE {model:.4f} {verdict} the best baseline, {baseline.replace('_', ' ')} "
+        f"(WAPE {naive:.4f}), by the required {min_improvement:.1%} (limit {limit:.4f})"
     )
     reasons = [first]
-    decision = GateDecision(passed=beats_naive, reasons=reasons)
+    decision = GateDecision(
+        passed=beats_naive, reasons=reasons, baseline=BaselineScore(name=baseline, wape=naive)
+    )
     if champion is None:
         reasons.append("no champion yet: nothing to compare against")
         return decision

@@ -7,10 +7,12 @@ Rows whose actual is null are not scored.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
-METHODS = ("model", "seasonal_naive", "moving_average")
+METHODS = ("model", "seasonal_naive", "moving_average")  # the report's comparison
 
 
 def metric_exprs(actual: str, predicted: str) -> list[pl.Expr]:
@@ -40,15 +42,17 @@ def score(frame: pl.DataFrame, actual: str, predicted: str) -> dict[str, float |
 
 
 def score_methods(
-    frame: pl.DataFrame, actual: str = "actual"
+    frame: pl.DataFrame, actual: str = "actual", methods: Sequence[str] = METHODS
 ) -> dict[str, dict[str, float | int | None]]:
-    """Metrics for every method column present in the frame."""
-    return {m: score(frame, actual, m) for m in METHODS if m in frame.columns}
+    """Metrics for every method column of ``methods`` present in the frame."""
+    return {m: score(frame, actual, m) for m in methods if m in frame.columns}
 
 
-def score_by(frame: pl.DataFrame, by: str, actual: str = "actual") -> list[dict[str, object]]:
+def score_by(
+    frame: pl.DataFrame, by: str, actual: str = "actual", methods: Sequence[str] = METHODS
+) -> list[dict[str, Any]]:
     """Metrics per value of ``by``, sorted by that value."""
-    out: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
     for (value,), group in frame.sort(by).group_by([by], maintain_order=True):
-        out.append({by: value, **score_methods(group, actual)})
+        out.append({by: value, **score_methods(group, actual, methods)})
     return out

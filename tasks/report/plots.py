@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +94,13 @@ def _span(frame: pl.DataFrame) -> tuple[float, float]:
     return float(first), float(last)
 
 
+BAND = re.compile(r"^p\d+(\.\d+)?$")  # quantile columns of the forecasts (p10, p90...)
+
+
+def _quantile(column: str) -> float:
+    return float(column[1:])
+
+
 def series_plot(
     history: pl.DataFrame,
     backtest: pl.DataFrame,
@@ -103,7 +111,8 @@ def series_plot(
     and the future forecast, for one series.
 
     ``history`` has ``date``, ``revenue``; ``backtest`` has ``date``, ``origin`` and one
-    column per method; ``forecasts`` has ``date``, ``forecast``. All sorted by date.
+    column per method; ``forecasts`` has ``date``, ``forecast`` and quantile columns
+    (``p10``...), shaded as a band from the lowest to the highest. All sorted by date.
     """
     fig, ax = _figure(10.5, 2.9)
     windows = backtest.partition_by("origin", maintain_order=True) if backtest.height else []
@@ -139,6 +148,18 @@ def series_plot(
                 lw=1.6 if method == "model" else 1.1,
                 label=f"{METHOD_LABELS[method]} (backtest)" if i == 0 else None,
             )
+    bands = sorted(c for c in forecasts.columns if BAND.match(c))
+    if forecasts.height and len(bands) >= 2:  # the widest interval: lowest..highest quantile
+        lo, hi = min(bands, key=_quantile), max(bands, key=_quantile)
+        ax.fill_between(
+            _dates(forecasts),
+            _values(forecasts, lo),
+            _values(forecasts, hi),
+            color=COLORS["forecast"],
+            alpha=0.22,
+            lw=0,
+            label=f"{lo.upper()}-{hi.upper()}",
+        )
     if forecasts.height:
         ax.axvspan(*_span(forecasts), color=COLORS["forecast"], alpha=0.07, lw=0)
         ax.plot(

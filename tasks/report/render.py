@@ -237,7 +237,8 @@ def _summary(inputs: ReportInputs) -> str:
     backtest = inputs.metrics.get("backtest", {})
     gate = inputs.metrics.get("gate", {})
     clean = inputs.row_counts.get("clean", {})
-    model, naive = _wape(backtest, "model"), _wape(backtest, "seasonal_naive")
+    anchor = (gate.get("baseline") or {}).get("name") or "seasonal_naive"
+    model, naive = _wape(backtest, "model"), _wape(backtest, anchor)
     gain = improvement(model, naive)
     n_series = inputs.history.select(inputs.series_keys).n_unique() if inputs.history.height else 0
     periods = inputs.forecasts["date"].n_unique() if inputs.forecasts.height else 0
@@ -247,7 +248,9 @@ def _summary(inputs: ReportInputs) -> str:
         card(
             "Model WAPE",
             esc(pct(model)),
-            esc(f"seasonal naive {pct(naive)}: {versus(gain)}") if gain is not None else "",
+            esc(f"best baseline, {anchor.replace('_', ' ')} {pct(naive)}: {versus(gain)}")
+            if gain is not None
+            else "",
         ),
         card("Series", esc(num(n_series)), esc(f"{periods} periods forecast: {horizon}")),
         card(
@@ -330,12 +333,55 @@ def _accuracy_section(inputs: ReportInputs) -> str:
             ([str(r.get("origin")), *(pct(_wape(r, m)) for m in methods)] for r in per_w),
         )
         charts.append(f"<div><h3>Per backtest window</h3>{window_table}</div>")
-    body = headline + f'<div class="grid">{"".join(charts)}</div>' + "".join(wide_charts)
+    body = (
+        headline
+        + _choice_note(inputs.metrics)
+        + f'<div class="grid">{"".join(charts)}</div>'
+        + "".join(wide_charts)
+    )
     intro = (
         "Rolling-origin backtest. WAPE = Σ|forecast − actual| / Σ|actual|; bias = "
         "(Σforecast − Σactual) / Σ|actual| (positive = over-forecast)."
     )
     return _section("accuracy", body, intro)
+
+
+def _choice_note(metrics: dict[str, Any]) -> str:
+    """How the served model was chosen, the baseline the gate compared with, its intervals."""
+    ens, gate = metrics.get("ensemble") or {}, metrics.get("gate") or {}
+    model = (metrics.get("backtest") or {}).get("model") or {}
+    lines = []
+    if ens:
+        final = ens.get("final") or {}
+        weights = ", ".join(
+            f"{name.replace('_', ' ')} {w:.2f}" for name, w in (final.get("weights") or {}).items()
+        )
+        per_window = "; ".join(
+            f"{w.get('origin')}: {w.get('recipe')}" for w in ens.get("per_window") or []
+        )
+        lines.append(
+            f"Model: recipe {final.get('recipe')} ({weights}) for the forecast. {ens.get('how')}. "
+            f"Recipe per scored window: {per_window}."
+        )
+    baseline = gate.get("baseline") or {}
+    if baseline:
+        lines.append(
+            f"The gate compared with the best baseline of this run: "
+            f"{str(baseline.get('name')).replace('_', ' ')} (WAPE {pct(baseline.get('wape'))})."
+        )
+    cover = next((k for k in model if k.startswith("coverage_")), None)
+    if cover is not None:
+        pinball = [
+            f"{k[len('pinball_') :].upper()} {v:.4f}"
+            for k, v in model.items()
+            if k.startswith("pinball_") and v is not None
+        ]
+        lines.append(
+            f"Intervals: the {cover[len('coverage_') :]}% interval covered "
+            f"{pct(model.get(cover))} of held-out actuals; pinball loss (÷ Σ|actual|) "
+            f"{', '.join(pinball)}."
+        )
+    return "".join(f'<p class="note">{esc(line)}</p>' for line in lines)
 
 
 def _features_section(inputs: ReportInputs) -> str:

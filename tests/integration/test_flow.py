@@ -16,7 +16,8 @@ import pytest
 
 from tests.support import SMALL
 
-STAGES = ["ingest", "clean", "aggregate", "features", "train", "evaluate", "forecast"]
+# evaluate chooses how the candidates are combined; train refits them with that choice
+STAGES = ["ingest", "clean", "aggregate", "features", "evaluate", "train", "forecast"]
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -83,6 +84,36 @@ def test_first_run_computes_every_stage_and_writes_the_run_directory(
     assert forecasts["forecast"].min() >= 0  # type: ignore[operator]
 
 
+def test_first_run_writes_quantiles_candidates_and_the_named_baseline(
+    first_run: dict[str, Any], workspace: dict[str, Path]
+) -> None:
+    run_dir = Path(first_run["run_dir"].removeprefix("file://"))
+    forecasts = pl.read_parquet(run_dir / "forecasts.parquet")
+    assert {"p10", "p50", "p90", "recipe"} <= set(forecasts.columns)
+    assert forecasts.select("p10", "p50", "p90").null_count().sum_horizontal().item() == 0
+    assert (forecasts["p10"] <= forecasts["p50"]).all()
+    assert (forecasts["p50"] <= forecasts["p90"]).all()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    blocks = metrics["backtest"]
+    assert {"model", "lightgbm", "lgbm_mean", "lgbm_standard", "naive", "seasonal_naive"} <= set(
+        blocks
+    )
+    assert {"coverage_80", "pinball_p10", "pinball_p50", "pinball_p90"} <= set(blocks["model"])
+    assert all("coverage_80" in row["model"] for row in metrics["per_horizon"])
+    assert metrics["ensemble"]["final"]["recipe"] == forecasts["recipe"][0]
+    baseline = metrics["gate"]["baseline"]
+    anchors = ("naive", "seasonal_naive", "moving_average")
+    assert baseline["name"] == min(anchors, key=lambda m: blocks[m]["wape"])
+    assert baseline["name"].replace("_", " ") in metrics["gate"]["reasons"][0]
+    served = pl.read_parquet(
+        workspace["out"] / "serving" / "sales-forecast-synthetic" / "latest.parquet"
+    )
+    if first_run["promoted"]:
+        assert {"p10", "p50", "p90", "recipe"} <= set(served.columns)
+    report = (run_dir / "report.html").read_text()
+    assert baseline["name"].replace("_", " ") in report
+
+
 def test_identical_second_run_takes_every_stage_from_the_cache(
     first_run: dict[str, Any], workspace: dict[str, Path]
 ) -> None:
@@ -99,7 +130,8 @@ def test_identical_second_run_takes_every_stage_from_the_cache(
     ("override", "first_rerun"),
     [
         ("forecast.horizon=7", "evaluate"),
-        ("model.hyperparameters.max_depth=4", "train"),
+        ("model.hyperparameters.max_depth=4", "evaluate"),
+        ("forecast.interval_spread_weight=2.0", "evaluate"),
         ("features.window_sizes=[3,14]", "features"),
         ("data.frequency=1w", "aggregate"),
         ("preprocessing.min_revenue=1.0", "clean"),
@@ -118,9 +150,7 @@ def test_changing_one_value_reruns_only_downstream_stages(
     assert upstream == dict.fromkeys(STAGES[:cut], "Cached"), states
     assert states[first_rerun] == "Completed", states
     if first_rerun == "evaluate":
-        assert states["forecast"] == "Completed"
-    if first_rerun == "train":
-        assert states["evaluate"] == "Completed"
+        assert states["train"] == "Completed"
         assert states["forecast"] == "Completed"
 
 

@@ -1,6 +1,6 @@
 """The pipeline's chain (:mod:`tasks.chain`) on the default config, without Prefect (no
 server, no cache): ingest → clean → aggregate → features → train → forecast, exactly as
-the flow's tasks run it. What the model tests run."""
+the flow's tasks run it (the backtest chooses the combination). What the model tests run."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from flows import config as conf
 from flows import plan
 from tasks import chain
 from tasks.chain import ChainParams
+from tasks.model.ensemble import Ensemble
 from tasks.model.features import FeatureSpec
-from tasks.model.train import TrainedModel
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PipelineRun:
     params: ChainParams
     panel: pl.DataFrame
     spec: FeatureSpec
-    model: TrainedModel
+    model: Ensemble
     forecasts: pl.DataFrame
 
 

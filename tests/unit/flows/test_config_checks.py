@@ -98,7 +98,7 @@ def test_the_fix_in_the_message_is_itself_a_valid_value() -> None:
     fixes = [p.fix.removeprefix("e.g. ") for p in error.problems]
     cfg = compose(*fixes)
     assert plan.horizon(cfg) == 28
-    assert cfg.evaluation.backtest_windows == 3
+    assert cfg.evaluation.backtest_windows == 6
 
 
 def test_null_horizon_is_the_frequency_default_and_explicit_values_are_kept() -> None:

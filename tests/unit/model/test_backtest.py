@@ -1,8 +1,10 @@
-"""Unit tests for tasks.model.backtest: origins, baselines, backtest windows and the gate."""
+"""Unit tests for tasks.model.backtest and tasks.model.baselines: origins, baselines,
+backtest windows and the gate."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -15,11 +17,10 @@ from tasks.model.backtest import (
     backtest,
     backtest_window,
     check_history,
-    moving_average,
     origins,
-    seasonal_naive,
 )
-from tasks.model.features import TARGET, build_features
+from tasks.model.baselines import moving_average, naive, seasonal_naive
+from tasks.model.features import TARGET
 from tasks.model.gate import gate
 from tasks.model.train import TrainParams
 from tests.support import defaults
@@ -120,42 +121,56 @@ def test_seasonal_naive_repeats_the_last_season_exactly() -> None:
         [future_steps("north", days(1, START + dt.timedelta(days=9))[0], 7),
          future_steps("south", days(1, START + dt.timedelta(days=4))[0], 4)]
     )  # fmt: skip
-    out = seasonal_naive(history, future, KEYS, season=3).sort("region", "step")
+    out = seasonal_naive(history, future, KEYS, season=3, window=3).sort("region", "date")
     north = out.filter(pl.col("region") == "north")
-    assert north["seasonal_naive"].to_list() == [7.0, 8.0, 9.0, 7.0, 8.0, 9.0, 7.0]
+    assert north["forecast"].to_list() == [7.0, 8.0, 9.0, 7.0, 8.0, 9.0, 7.0]
     south = out.filter(pl.col("region") == "south")
-    assert south["seasonal_naive"].to_list() == [20.0, 30.0, 40.0, 20.0]
-    assert out.columns == [*future.columns, "seasonal_naive"]
+    assert south["forecast"].to_list() == [20.0, 30.0, 40.0, 20.0]
+    assert out.columns == [*KEYS, "date", "forecast"]
 
 
 def test_seasonal_naive_of_a_weekly_series_is_the_same_weekday_last_week() -> None:
     values = [float(i) for i in range(1, 22)]  # 3 weeks: 1..21
     history = one_series("north", values)
     future = future_steps("north", START + dt.timedelta(days=21), 7)
-    out = seasonal_naive(history, future, KEYS, season=7)
-    assert out["seasonal_naive"].to_list() == values[-7:]
+    out = seasonal_naive(history, future, KEYS, season=7, window=7)
+    assert out["forecast"].to_list() == values[-7:]
 
 
-def test_seasonal_naive_is_missing_without_a_full_season() -> None:
+def test_seasonal_naive_is_the_moving_average_without_a_full_season() -> None:
     history = one_series("north", [5.0, 6.0])
-    out = seasonal_naive(history, future_steps("north", START + dt.timedelta(days=2), 2), KEYS, 3)
-    assert out["seasonal_naive"].to_list() == [None, None]
+    future = future_steps("north", START + dt.timedelta(days=2), 2)
+    out = seasonal_naive(history, future, KEYS, 3, window=3)
+    assert out["forecast"].to_list() == [5.5, 5.5]
+
+
+def test_naive_repeats_the_last_known_value() -> None:
+    history = one_series("north", [5.0, 6.0, 7.0]).with_columns(
+        pl.when(pl.col("date") == pl.col("date").max()).then(None).otherwise(pl.col(TARGET))
+        .alias(TARGET)
+    )  # fmt: skip
+    out = naive(history, future_steps("north", START + dt.timedelta(days=3), 3), KEYS)
+    assert out["forecast"].to_list() == [6.0, 6.0, 6.0]
 
 
 def test_moving_average_of_the_last_window() -> None:
     history = pl.concat(
         [one_series("north", [1, 2, 3, 4, 100]), one_series("south", [10, 20])]
     ).sample(fraction=1.0, shuffle=True, seed=1)
-    out = moving_average(history, KEYS, window=3).sort("region")
+    future = pl.concat(
+        [future_steps("north", START + dt.timedelta(days=5), 1),
+         future_steps("south", START + dt.timedelta(days=2), 1)]
+    )  # fmt: skip
+    out = moving_average(history, future, KEYS, window=3).sort("region")
     assert out["region"].to_list() == ["north", "south"]
-    assert out["moving_average"].to_list() == [pytest.approx(107 / 3), 15.0]
+    assert out["forecast"].to_list() == [pytest.approx(107 / 3), 15.0]
 
 
 # --- backtest ---------------------------------------------------------------------------
 
 
 def params(horizon: int = 7, windows: int = 2) -> BacktestParams:
-    return BacktestParams(
+    return defaults.backtest(
         horizon=horizon,
         windows=windows,
         season_length=7,
@@ -167,15 +182,15 @@ def params(horizon: int = 7, windows: int = 2) -> BacktestParams:
 def test_backtest_window_never_sees_actuals_from_the_origin_on() -> None:
     panel = weekly_panel()
     origin = START + dt.timedelta(days=56)
-    base = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
+    base = backtest_window(panel, origin, SPEC, params(), TRAIN)
     leaked = panel.with_columns(
         pl.when(pl.col("date") >= origin)
         .then(pl.col(TARGET) * 1000)
         .otherwise(pl.col(TARGET))
         .alias(TARGET)
     )
-    out = backtest_window(leaked, build_features(leaked, SPEC), origin, SPEC, params(), TRAIN)
-    forecasts = ["model", "seasonal_naive", "moving_average"]
+    out = backtest_window(leaked, origin, SPEC, params(), TRAIN)
+    forecasts = ["lightgbm", "lgbm_mean", "lgbm_standard", "naive", "seasonal_naive"]
     assert_frame_equal(out.drop("actual"), base.drop("actual"))
     assert_frame_equal(out.select("actual"), base.select(pl.col("actual") * 1000))
     assert out.select(forecasts).null_count().sum_horizontal().item() == 0
@@ -184,9 +199,9 @@ def test_backtest_window_never_sees_actuals_from_the_origin_on() -> None:
 def test_backtest_window_rows_steps_and_baselines() -> None:
     panel = weekly_panel()
     origin = START + dt.timedelta(days=56)
-    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
+    out = backtest_window(panel, origin, SPEC, params(), TRAIN)
     assert out.height == 2 * 7
-    assert set(out.columns) >= {*KEYS, "date", "promo", "step", "actual", "model", "origin"}
+    assert set(out.columns) >= {*KEYS, "date", "step", "actual", "lightgbm", "origin"}
     north = out.filter(pl.col("region") == "north").sort("date")
     assert north["date"].to_list() == days(7, origin)
     assert north["step"].to_list() == list(range(1, 8))
@@ -194,14 +209,16 @@ def test_backtest_window_rows_steps_and_baselines() -> None:
     history = panel.filter((pl.col("region") == "north") & (pl.col("date") < origin))
     assert north["seasonal_naive"].to_list() == history[TARGET].tail(7).to_list()
     assert north["moving_average"].to_list() == [pytest.approx(history[TARGET].tail(7).mean())] * 7
-    assert (out["model"] >= 0).all()
+    assert (out["lightgbm"] >= 0).all()
+    mean = (out["lgbm_mean"] + out["lgbm_standard"]) / 2
+    assert out["lightgbm"].to_list() == pytest.approx(mean.to_list())
 
 
 def test_backtest_window_falls_back_to_the_moving_average_without_a_season() -> None:
     """A series with less than a season of history gets the moving average as seasonal naive."""
     panel = pl.concat([weekly_panel(), one_series("east", [3.0] * 10, START + dt.timedelta(60))])
     origin = START + dt.timedelta(days=63)  # east has 3 periods of history before it
-    out = backtest_window(panel, build_features(panel, SPEC), origin, SPEC, params(), TRAIN)
+    out = backtest_window(panel, origin, SPEC, params(), TRAIN)
     east = out.filter(pl.col("region") == "east")
     assert east.height == 7
     assert east["moving_average"].to_list() == [3.0] * 7
@@ -209,22 +226,32 @@ def test_backtest_window_falls_back_to_the_moving_average_without_a_season() -> 
 
 
 def test_backtest_metrics_layout() -> None:
+    """2 windows: the first chooses, the second is scored (the model's rows only there)."""
     panel = weekly_panel()
     result = backtest(panel, SPEC, params(horizon=7, windows=2), TRAIN)
     preds, metrics = result.predictions, result.metrics
-    assert preds.height == 2 * 2 * 7
-    assert metrics["windows"] == {"origins": ["2024-02-26", "2024-03-04"], "horizon": 7}
-    assert set(metrics["backtest"]) == {"model", "seasonal_naive", "moving_average"}
+    assert preds.height == 2 * 7
+    assert metrics["windows"] == {
+        "origins": ["2024-02-26", "2024-03-04"],
+        "scored": ["2024-03-04"],
+        "horizon": 7,
+    }
+    candidates = {"lightgbm", "lgbm_mean", "lgbm_standard"}
+    assert (
+        set(metrics["backtest"])
+        == {"model", "seasonal_naive", "moving_average", "naive"} | candidates
+    )
     for block in metrics["backtest"].values():
-        assert set(block) == {"wape", "mae", "rmse", "bias", "n"}
-        assert block["n"] == 28
+        assert set(block) >= {"wape", "mae", "rmse", "bias", "n"}
+        assert block["n"] == 14
         assert 0 <= block["wape"] < 1
+    assert set(metrics["backtest"]["model"]) >= {"coverage_80", "pinball_p10", "pinball_p90"}
     assert [row["step"] for row in metrics["per_horizon"]] == list(range(1, 8))
+    assert all("coverage_80" in row["model"] for row in metrics["per_horizon"])
     assert [row["segment"] for row in metrics["per_segment"]] == ["north", "south"]
-    assert [row["origin"] for row in metrics["per_window"]] == [
-        dt.date(2024, 2, 26),
-        dt.date(2024, 3, 4),
-    ]
+    assert [row["origin"] for row in metrics["per_window"]] == [dt.date(2024, 3, 4)]
+    assert metrics["ensemble"]["per_window"][0]["origin"] == "2024-03-04"
+    assert metrics["ensemble"]["final"]["recipe"] in {"best", "top2", "all"}
 
 
 def test_backtest_is_deterministic() -> None:
@@ -243,7 +270,7 @@ def test_backtest_too_short_history_is_a_clear_error() -> None:
 
 
 def test_backtest_rejects_an_unknown_segment_column() -> None:
-    bad = BacktestParams(7, 1, 7, 7, segment_by="store_format")
+    bad = replace(params(windows=1), segment_by="store_format")
     with pytest.raises(ValueError, match=r"evaluation\.segment_by='store_format'"):
         backtest(weekly_panel(), SPEC, bad, TRAIN)
 
@@ -259,15 +286,41 @@ def test_gate_passes_when_the_model_beats_seasonal_naive() -> None:
     decision = gate(metrics(0.30, 0.40), 0.1, None, MAX_REGRESSION)
     assert decision["passed"] is True
     assert decision["reasons"] == [
-        "model WAPE 0.3000 beats seasonal naive WAPE 0.4000 by the required 10.0% (limit 0.3600)",
+        (
+            "model WAPE 0.3000 beats the best baseline, seasonal naive (WAPE 0.4000), by the "
+            "required 10.0% (limit 0.3600)"
+        ),
         "no champion yet: nothing to compare against",
     ]
+    assert decision["baseline"] == {"name": "seasonal_naive", "wape": 0.40}
+
+
+def test_gate_compares_with_the_best_baseline_of_the_run_and_names_it() -> None:
+    scores = {
+        "model": {"wape": 0.30},
+        "seasonal_naive": {"wape": 0.40},
+        "naive": {"wape": 0.35},
+        "moving_average": {"wape": 0.50},
+        "auto_ets": {"wape": 0.28},
+        "lightgbm": {"wape": 0.10},  # a candidate the model combines, not a baseline
+    }
+    decision = gate({"backtest": scores}, 0.0, None, MAX_REGRESSION)
+    assert decision["passed"] is False
+    assert decision["baseline"] == {"name": "auto_ets", "wape": 0.28}
+    assert "does not beat the best baseline, auto ets (WAPE 0.2800)" in decision["reasons"][0]
+    del scores["auto_ets"]
+    decision = gate({"backtest": scores}, 0.0, None, MAX_REGRESSION)
+    assert decision["passed"] is True
+    assert decision["baseline"] == {"name": "naive", "wape": 0.35}
 
 
 def test_gate_fails_when_the_improvement_is_too_small() -> None:
     decision = gate(metrics(0.38, 0.40), 0.1, None, MAX_REGRESSION)
     assert decision["passed"] is False
-    assert "model WAPE 0.3800 does not beat seasonal naive WAPE 0.4000" in decision["reasons"][0]
+    assert (
+        "model WAPE 0.3800 does not beat the best baseline, seasonal naive (WAPE 0.4000)"
+        in (decision["reasons"][0])
+    )
     assert "limit 0.3600" in decision["reasons"][0]
 
 
@@ -303,7 +356,7 @@ def test_gate_fails_beyond_the_allowed_regression_from_the_champion() -> None:
     decision = gate(metrics(0.32, 0.40), 0.0, champion(0.30), 0.05)
     assert decision["passed"] is False
     assert "model WAPE 0.3200 is worse than the allowed 5.0% regression" in decision["reasons"][1]
-    assert "beats seasonal naive" in decision["reasons"][0]  # the naive check alone passed
+    assert "beats the best baseline" in decision["reasons"][0]  # the naive check alone passed
 
 
 def test_gate_needs_both_checks() -> None:

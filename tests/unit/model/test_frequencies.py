@@ -16,6 +16,7 @@ from tasks.model import backtest as evaluate
 from tasks.model import forecast, train
 from tasks.model.features import DEFAULT_SEASON, build_features, resolve_spec
 from tasks.model.train import TrainParams
+from tests.support import defaults
 
 KEYS = ["region", "product_type"]
 FIRST, LAST = dt.date(2021, 1, 4), dt.date(2024, 12, 29)  # Monday .. Sunday: whole weeks
@@ -64,7 +65,13 @@ def test_gappy_weekly_and_monthly_series_backtest_and_forecast(
     season = DEFAULT_SEASON[frequency]
     assert season == {"1w": 52, "1mo": 12}[frequency]
     spec = resolve_spec(frequency, KEYS, None, None, KEYS, True, None, False, normalize=True)
-    params = evaluate.BacktestParams(horizon, 2, season, season, "product_type")
+    params = defaults.backtest(
+        horizon=horizon,
+        windows=2,
+        season_length=season,
+        moving_average_window=season,
+        segment_by="product_type",
+    )
     bt = evaluate.backtest(panel, spec, params, TrainParams(HYPER, 40, 7))
 
     # seasonal naive repeats the value one season (52 weeks / 12 months) earlier

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ import numpy as np
 import pytest
 
 from tasks import registry, release
+from tasks.model import ensemble
+from tasks.model.ensemble import Combination
 from tasks.registry.cli import main
+from tests.support import defaults
 
 MODEL = "sales-forecast"
 V1, V2, V3 = "20261101T000000Z-aaaaaaaa", "20261102T000000Z-bbbbbbbb", "20261103T000000Z-cccccccc"
@@ -30,12 +34,29 @@ def _model_text(seed: int) -> str:
     x = rng.random((80, 2))
     data = lgb.Dataset(x, label=x[:, 0] * 3 + x[:, 1], feature_name=FEATURES)
     params = {"objective": "regression", "num_leaves": 4, "verbose": -1, "seed": seed}
-    return str(lgb.train(params, data, num_boost_round=3).model_to_string())
+    booster = lgb.train(params, data, num_boost_round=3).model_to_string()
+    return f"{ensemble.MEMBER_HEADER}mean\n{booster}"  # one member, as ensemble.model_text
+
+
+def _meta() -> dict[str, object]:
+    """An ensemble's registry metadata (ensemble.ensemble_meta) around the one member."""
+    member = {"feature_names": FEATURES, "categories": {}, "normalize": False, "training_rows": 80}
+    combination = Combination("best", {"lightgbm": 1.0}, ["lightgbm"], [0.1, 0.9], {}, 4.0)
+    return {
+        "kind": "ensemble",
+        "feature_names": FEATURES,
+        "training_rows": 80,
+        "members": [
+            {"scaling": "mean", "model": member, "stats": [{"region": "n", "mu": 2.0, "sd": 1.0}]}
+        ],
+        "candidates": asdict(replace(defaults.backtest().candidates, lightgbm=["mean"])),
+        "combination": asdict(combination),
+    }
 
 
 def _register(root: str, version: str, seed: int = 0) -> registry.ModelVersion:
     block = {"wape": 0.1, "mae": 1.0, "rmse": 2.0, "bias": 0.0}
-    meta = {"feature_names": FEATURES, "categories": {}, "normalize": False, "training_rows": 80}
+    meta = _meta()
     return registry.register(
         root,
         MODEL,

@@ -250,7 +250,8 @@ def test_report_has_every_section_and_the_date_stamp(
         assert f"<td>{reason}</td>" in page
     assert '<td class="num">549</td>' in page  # duplicates
     assert "Rows reconcile: 172,845 in = 171,039 kept + 1,806 quarantined." in page
-    assert "model WAPE 0.0496 beats seasonal naive" in page
+    assert "model WAPE 0.0496 beats the best baseline, seasonal naive (WAPE 0.0854)" in page
+    assert "The gate compared with the best baseline of this run: seasonal naive" in page
     assert "champion v2" in page
     assert "rolled back" in page
 
@@ -436,7 +437,7 @@ def test_markdown_summary_has_the_headline_numbers(inputs: report.ReportInputs) 
     backtest = inputs.metrics["backtest"]
     assert text.startswith("## Sales forecast run 20261124T105517Z-bb7d83a0\n")
     assert "**Gate: passed**" in text
-    assert "- model WAPE 0.0496 beats seasonal naive WAPE 0.0854" in text
+    assert "- model WAPE 0.0496 beats the best baseline, seasonal naive (WAPE 0.0854)" in text
     assert "serving champion v2" in text
     assert "model version v4" in text
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
