@@ -7,6 +7,8 @@ Validation is lazy: all failures are collected and reported together.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,14 +109,30 @@ class Features(pa.DataFrameModel):
     Config = _Config
 
 
+QUANTILE_COLUMN = re.compile(r"p\d+(\.\d+)?")  # p10, p50, p90, p2.5: forecast.quantiles
+
+
 class Forecasts(pa.DataFrameModel):
     """Published forecasts: never negative, never missing; quantiles (p10, p50, p90...)
     too, with the recipe that combined the candidates."""
 
     date: pl.Date = pa.Field(nullable=False)
     forecast: float = pa.Field(nullable=False, ge=0)
-    quantile: float = pa.Field(nullable=False, ge=0, alias=r"^p\d+(\.\d+)?$", regex=True)
     recipe: str = pa.Field(nullable=False)
+
+    @pa.dataframe_check
+    @classmethod
+    def quantiles_are_present_and_non_negative(cls, data: Any) -> pl.LazyFrame:
+        """At least one quantile column (``p10``, ``p50``...), none missing or negative.
+
+        A frame-level check rather than a regex column: pandera cannot report a missing
+        regex column together with other failures (its failure cases change type).
+        """
+        lf: pl.LazyFrame = data.lazyframe
+        cols = [c for c in lf.collect_schema().names() if QUANTILE_COLUMN.fullmatch(c)]
+        if not cols:
+            return lf.select(pl.lit(False).alias("ok")).head(1)
+        return lf.select(pl.all_horizontal([(pl.col(c) >= 0).fill_null(False) for c in cols]))
 
     Config = _Config
 
