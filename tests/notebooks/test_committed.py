@@ -46,6 +46,8 @@ def test_committed_notebook_is_valid_and_has_no_outputs_or_counts(path: Path) ->
 
 def test_the_check_finds_outputs_and_counts() -> None:
     cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3)
-    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=3)]
+    cell.outputs = [
+        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=3)
+    ]
     dirty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), cell])
     assert unstripped(dirty) == ["cell 2 has 1 output(s)", "cell 2 has execution count 3"]

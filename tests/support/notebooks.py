@@ -34,9 +34,7 @@ def kernel_manager() -> KernelManager:
 
 def with_parameters(nb: Any, parameters: Mapping[str, object]) -> Any:
     """``nb`` with a cell assigning ``parameters`` inserted after the ``parameters`` cell."""
-    index = next(
-        i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])
-    )
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     lines = [f"{name} = {value!r}" for name, value in parameters.items()]
     injected = nbformat.v4.new_code_cell("\n".join(lines))
     injected.metadata["tags"] = ["injected-parameters"]
