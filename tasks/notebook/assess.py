@@ -68,12 +68,12 @@ def assess(text: str, name: str) -> Assessment:
         findings += creds
         secrets |= values
         findings += checks.hard_coded_paths(cell)
+        params.update(_dict_literals(cell))
         findings += checks.unseeded_randomness(cell, seeded, params)
         findings += checks.pandas_traps(cell)
         findings += checks.side_effects(cell)
         findings += checks.scattered_imports(cell, imports_cell)
         found_literals += config_keys.literals(cell)
-        params.update(_dict_literals(cell))
     findings += state.execution_order(cells)
     findings += state.hidden_state(cells)
     findings += state.redefinitions(cells)

@@ -25,8 +25,9 @@ WRITERS = words(
     "to_csv to_parquet to_excel to_json to_pickle to_feather savefig write_csv write_parquet "
     "dump save save_model write_text write_bytes"
 )
-_SECRET_NAME = re.compile(
-    r"pass(word|wd)?$|secret|token|api_?key|apikey|access_?key|private_?key|credential|auth",
+_SECRET_NAME = re.compile(  # a name segment: db_password, AWS_SECRET_ACCESS_KEY, apiKey
+    r"(^|_)(pass(word|wd)?|pwd|secret|token|api_?key|access_?key|private_?key|credentials?"
+    r"|auth)(_|$)",
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
@@ -184,7 +185,7 @@ def credentials(cell: Cell) -> tuple[list[Finding], set[str]]:
             ]
         for name, value, line in pairs:
             if (
-                _SECRET_NAME.search(name)
+                _SECRET_NAME.search(re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name))
                 and isinstance(value, ast.Constant)
                 and isinstance(value.value, str)
                 and value.value.strip()

@@ -123,8 +123,8 @@ def _setup(cell: Cell) -> bool:
 
 def stages_of(cell: Cell) -> list[str]:
     """The stages this cell's code belongs to, main one first (``setup`` or ``explore``
-    when none). A second stage scoring at least half the first's means the cell mixes two
-    stages and should be split."""
+    when none). A second stage scoring at least three quarters of the first's means the
+    cell mixes two stages and should be split; ties go to the later stage."""
     if cell.tree is None:
         return [EXPLORE]
     if _setup(cell):
@@ -133,12 +133,12 @@ def stages_of(cell: Cell) -> list[str]:
         return [EXPLORE]
     tokens = _tokens(cell)
     scores = {stage: sum(t in SIGNALS[stage] for t in tokens) for stage in STAGES}
-    ranked = sorted(STAGES, key=lambda s: (-scores[s], STAGES.index(s)))
+    ranked = sorted(STAGES, key=lambda s: (-scores[s], -STAGES.index(s)))  # ties: later stage
     best = ranked[0]
     if scores[best] == 0:
         only_constants = _only(cell, (ast.Assign, ast.AnnAssign))
         return [SETUP if only_constants else EXPLORE]
-    also = [s for s in ranked[1:] if scores[s] > 2 and 2 * scores[s] >= scores[best]]
+    also = [s for s in ranked[1:] if scores[s] > 2 and 4 * scores[s] >= 3 * scores[best]]
     return [best, *also[:1]]
 
 
@@ -146,23 +146,23 @@ def split(cells: list[Cell]) -> tuple[dict[int, list[str]], list[StagePlan]]:
     """Each code cell's stages, and the plan per stage in pipeline order."""
     code = [c for c in cells if c.is_code]
     found = {c.number: stages_of(c) for c in code}
-    assigned = {number: names[0] for number, names in found.items()}
     plans = {s: StagePlan(s) for s in (SETUP, *STAGES, EXPLORE)}
     for cell in code:
         for stage in found[cell.number]:
             plans[stage].cells.append(cell.number)
     bound_by: dict[str, str] = {}
     for cell in code:
-        stage = assigned[cell.number]
-        reads = [*cell.inputs, *(u.name for u in cell.late)]
-        for name in reads:
+        mixed = [s for s in found[cell.number] if s in STAGES]
+        reader = min(mixed, key=STAGES.index) if mixed else ""  # a mixed cell reads first
+        writer = max(mixed, key=STAGES.index) if mixed else ""  # and hands on last
+        for name in [*cell.inputs, *(u.name for u in cell.late)]:
             origin = bound_by.get(name)
-            if origin and origin != stage and origin in STAGES and stage in STAGES:
-                _add(plans[stage].takes, name)
+            if origin and reader and origin != reader:
+                _add(plans[reader].takes, name)
                 _add(plans[origin].gives, name)
         for name in cell.defines:
-            if name not in cell.imports:
-                bound_by[name] = stage
+            if name not in cell.imports and writer:
+                bound_by[name] = writer
     return found, [p for p in plans.values() if p.cells]
 
 
