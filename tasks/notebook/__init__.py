@@ -1,9 +1,10 @@
 """Assess a notebook before it becomes pipeline code (plain Python: no Prefect, no Hydra).
 
 ``cells`` parses a notebook (nbformat, then ``ast`` per code cell) and maps which names
-each cell defines and uses; ``checks`` and ``state`` find the anti-patterns that block
-production (hard-coded paths, credentials, execution order, hidden state, unseeded
-randomness, side effects, scattered imports, pandas traps); ``config_keys`` maps magic
+each cell defines and uses; ``checks`` (hard-coded paths, credentials, unseeded
+randomness), ``habits`` (side effects, scattered imports, pandas traps) and ``state``
+(execution order, hidden state) find the anti-patterns that block production;
+``config_keys`` maps magic
 numbers to the pipeline's config keys; ``stages`` proposes which cells become which stage;
 ``render`` writes the report as markdown or a self-contained HTML page.
 ``python -m flows.assess notebook.ipynb`` is the command line.

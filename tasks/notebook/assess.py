@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from tasks.notebook import checks, config_keys, stages, state
+from tasks.notebook import checks, config_keys, habits, stages, state
 from tasks.notebook.cells import Cell, read_notebook
 from tasks.notebook.findings import BLOCKER, CHECKS, SEVERITIES, Finding, redact
 
@@ -70,9 +70,9 @@ def assess(text: str, name: str) -> Assessment:
         findings += checks.hard_coded_paths(cell)
         params.update(_dict_literals(cell))
         findings += checks.unseeded_randomness(cell, seeded, params)
-        findings += checks.pandas_traps(cell)
-        findings += checks.side_effects(cell)
-        findings += checks.scattered_imports(cell, imports_cell)
+        findings += habits.pandas_traps(cell)
+        findings += habits.side_effects(cell)
+        findings += habits.scattered_imports(cell, imports_cell)
         found_literals += config_keys.literals(cell)
     findings += state.execution_order(cells)
     findings += state.hidden_state(cells)

@@ -15,8 +15,9 @@ import ast
 from dataclasses import dataclass, field
 
 from tasks.notebook.cells import Cell
-from tasks.notebook.checks import DISPLAY_METHODS, call_name, walk
+from tasks.notebook.checks import call_name, walk
 from tasks.notebook.findings import words
+from tasks.notebook.habits import DISPLAY_METHODS
 
 STAGES = ("ingest", "clean", "aggregate", "features", "train", "evaluate", "forecast", "report")
 SETUP, EXPLORE = "setup", "explore"

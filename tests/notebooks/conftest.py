@@ -23,14 +23,16 @@ from tests.support.notebooks import BEFORE, execute
 from tests.support.pipeline import app_config
 
 SAVED = "saved-frames"
-SAVE_FRAMES = f"""
+SAVE_FRAMES = """
 import pathlib
-saved = pathlib.Path({SAVED!r})
+saved = pathlib.Path("saved-frames")
 saved.mkdir()
 panel.to_parquet(saved / "panel.parquet")
 feats.to_parquet(saved / "features.parquet")
 fc.to_parquet(saved / "forecast.parquet")
-reseeded = lgb.train({{**params, "seed": 7}}, lgb.Dataset(feats[FEATURES], feats.revenue), 300)
+raw_rows = sum(len(pd.read_parquet(f)) for f in files)
+(saved / "rows.txt").write_text(f"{len(files)} {raw_rows} {len(df)}")
+reseeded = lgb.train({**params, "seed": 7}, lgb.Dataset(feats[FEATURES], feats.revenue), 300)
 forecast(reseeded, panel, HORIZON).to_parquet(saved / "forecast_seed7.parquet")
 """
 
@@ -47,6 +49,11 @@ class NotebookRun:
     def saved(self) -> Path:
         """Where the appended cell saved the notebook's frames."""
         return self.workdir / SAVED
+
+    def rows(self) -> tuple[int, int, int]:
+        """Files the notebook read, raw rows in them, rows its clean cell kept."""
+        files, raw, kept = (self.saved / "rows.txt").read_text().split()
+        return int(files), int(raw), int(kept)
 
 
 @pytest.fixture(scope="session")
