@@ -82,6 +82,10 @@ def scattered_imports(cell: Cell, imports_cell: int | None) -> list[Finding]:
 def pandas_traps(cell: Cell) -> list[Finding]:
     """Global pandas options, silenced warnings, chained assignment and inplace on a slice."""
     found = []
+
+    def trap(line: int, message: str, fix: str) -> Finding:
+        return finding_at(cell, "pandas-trap", BLOCKER, line, message, fix)
+
     for node in walk(cell):
         if isinstance(node, ast.Call) and dotted(node.func).endswith("set_option"):
             option = (
@@ -103,10 +107,7 @@ def pandas_traps(cell: Cell) -> list[Finding]:
                 and node.args[0].value == "ignore"
             ):
                 found.append(
-                    finding_at(
-                        cell,
-                        "pandas-trap",
-                        BLOCKER,
+                    trap(
                         node.lineno,
                         "warnings are silenced for the whole process",
                         "remove it; fix what warns (pandas' SettingWithCopy and "
@@ -118,10 +119,7 @@ def pandas_traps(cell: Cell) -> list[Finding]:
             for target in targets:
                 if _chained(target):
                     found.append(
-                        finding_at(
-                            cell,
-                            "pandas-trap",
-                            BLOCKER,
+                        trap(
                             node.lineno,
                             f"chained assignment `{ast.unparse(target)} = ...`: it "
                             "sets a temporary copy, the frame may stay unchanged",
@@ -130,10 +128,7 @@ def pandas_traps(cell: Cell) -> list[Finding]:
                     )
         elif isinstance(node, ast.Call) and _inplace_on_selection(node):
             found.append(
-                finding_at(
-                    cell,
-                    "pandas-trap",
-                    BLOCKER,
+                trap(
                     node.lineno,
                     f"inplace=True on a selection `{ast.unparse(node.func)}`: it "
                     "changes a temporary copy",
