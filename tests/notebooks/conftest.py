@@ -24,9 +24,10 @@ from tests.support.pipeline import app_config
 
 SAVED = "saved-frames"
 SAVE_FRAMES = """
-import pathlib
+import pathlib, sys
 saved = pathlib.Path("saved-frames")
 saved.mkdir()
+(saved / "kernel.txt").write_text(sys.executable)
 panel.to_parquet(saved / "panel.parquet")
 feats.to_parquet(saved / "features.parquet")
 fc.to_parquet(saved / "forecast.parquet")

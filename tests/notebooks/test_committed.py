@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.notebooks import AFTER, BEFORE, NOTEBOOKS
 
-COMMITTED = sorted(NOTEBOOKS.glob("*.ipynb"))
+COMMITTED = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def unstripped(nb: Any) -> list[str]:

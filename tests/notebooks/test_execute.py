@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 
 from tests.notebooks.conftest import NotebookRun
@@ -34,3 +36,7 @@ def test_before_notebook_scores_the_holdout_and_plots(before_run: NotebookRun) -
     assert "WAPE last 28 days: model" in printed
     images = [o for o in outputs(before_run, "display_data") if "image/png" in o["data"]]
     assert len(images) == 2  # total revenue per day, and one series with its forecast
+
+
+def test_the_kernel_is_this_environments_interpreter(before_run: NotebookRun) -> None:
+    assert (before_run.saved / "kernel.txt").read_text() == sys.executable
