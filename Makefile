@@ -20,7 +20,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # busy machine spinning threads slow training down by an order of magnitude.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install run test lint format typecheck unit test-slow clean lock automations browser
+.PHONY: install run test lint format typecheck unit test-slow clean lock automations browser runtime-deps
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -65,7 +65,16 @@ unit: install browser
 
 test: lint typecheck unit ## everything CI checks by default
 
-test-slow: install browser ## tests marked slow (real servers, larger data)
+# The installed-package and pod-path tests (tests/e2e/installed.py) build a fresh environment
+# offline from uv's cache, on a Python 3.11 the unprivileged runtime user can run (the
+# system's, not a pyenv one under /root). Locked packages that only that Python needs (e.g.
+# async-timeout below 3.11.3) are fetched into the cache here, so the tests need no network.
+RUNTIME_PYTHON ?= $(firstword $(wildcard /usr/local/bin/python3.11 /usr/bin/python3.11) $(PYTHON))
+runtime-deps: install
+	@tmp=$$(mktemp -d) && UV_PROJECT_ENVIRONMENT=$$tmp/venv $(UV) sync --frozen --no-dev \
+	  --no-install-project --quiet --python $(RUNTIME_PYTHON); rc=$$?; rm -rf $$tmp; exit $$rc
+
+test-slow: install browser runtime-deps ## tests marked slow (real servers, larger data)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
 
 automations: install ## create/update the Prefect automations in deploy/automations.yaml (SALES_NOTIFY_BLOCK=slug/name)
