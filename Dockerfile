@@ -52,7 +52,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PREFECT_HOME=/home/app/.prefect \
     PREFECT_SERVER_ANALYTICS_ENABLED=false \
     OMP_WAIT_POLICY=PASSIVE
-RUN groupadd --system --gid 10001 app \
+# LightGBM's wheel links the system's OpenMP runtime, which slim images do not carry
+# (without it: "libgomp.so.1: cannot open shared object file" at the first import).
+# The base image's tag pins the Debian release, so its libgomp1 is that release's.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home app
 WORKDIR /app
 COPY --from=builder /app/.venv /app/.venv

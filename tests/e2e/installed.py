@@ -77,7 +77,7 @@ class App:
     def bin(self) -> Path:
         return self.venv / "bin"
 
-    def env(self, extra: Mapping[str, str] = ()) -> dict[str, str]:  # type: ignore[assignment]
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A clean environment: the installed commands first on PATH, nothing of this checkout."""
         base = {
             "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin",
@@ -87,7 +87,7 @@ class App:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "OMP_WAIT_POLICY": "PASSIVE",
         }
-        return base | dict(extra)
+        return base | dict(extra or {})
 
     def run(
         self,
@@ -98,7 +98,7 @@ class App:
     ) -> subprocess.CompletedProcess[str]:
         """Run an installed command as the app's user; output captured, never raises on exit."""
         command = [shutil.which(args[0], path=env["PATH"]) or args[0], *args[1:]]
-        return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        return subprocess.run(
             command,
             cwd=cwd,
             env=dict(env),
@@ -136,7 +136,7 @@ def interpreter(user: User) -> str:
             done = subprocess.run(
                 [path, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
                 capture_output=True, text=True, timeout=60, check=False,
-                **user.popen_kwargs(),  # type: ignore[arg-type]
+                **user.popen_kwargs(),
             )  # fmt: skip
         except OSError:  # not reachable for this user
             continue

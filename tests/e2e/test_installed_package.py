@@ -9,14 +9,13 @@ generated into ``./data``, the run is written to ``./outputs``.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.e2e.installed import App, public_tempdir
-from tests.support import REPO, SMALL
+from tests.support import SMALL
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +32,6 @@ def manifests(folder: Path) -> list[dict[str, object]]:
     """The run manifests under ``folder/outputs/runs``."""
     found = sorted(folder.glob("outputs/runs/*/*/manifest.json"))
     return [json.loads(p.read_text()) for p in found]
-
-
-def test_the_wheel_carries_the_config_and_the_command(installed_app: App) -> None:
-    with zipfile.ZipFile(installed_app.wheel) as wheel:
-        names = set(wheel.namelist())
-        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-        scripts = wheel.read(entry_points).decode()
-    shipped = {n.removeprefix("flows/conf/") for n in names if n.startswith("flows/conf/")}
-    in_checkout = {p.relative_to(REPO / "conf").as_posix() for p in REPO.glob("conf/**/*.yaml")}
-    assert shipped == in_checkout
-    assert "sales-forecast = flows.cli:main" in scripts
-    assert not any(n.startswith(("tests/", "conf/")) for n in names)
 
 
 def test_sales_forecast_runs_from_an_empty_folder(installed_app: App) -> None:
