@@ -1,4 +1,5 @@
-"""``python -m flows.assess notebook.ipynb [--html report.html]``: assess a notebook.
+"""``sales-forecast assess notebook.ipynb [--html report.html]`` (or ``python -m flows.assess``):
+assess a notebook.
 
 Prints the report as markdown and, with ``--html``, writes it as a self-contained page.
 Exit status: 0 when the report was made (whatever it found), 1 when ``--fail-on`` finds
@@ -20,7 +21,7 @@ FAIL_ON = {"never": (), "blocker": ("blocker",), "warning": ("blocker", "warning
 def build_parser() -> argparse.ArgumentParser:
     """The command line's arguments."""
     parser = argparse.ArgumentParser(
-        prog="python -m flows.assess",
+        prog="sales-forecast assess",
         description="Report what blocks a notebook from production, and propose its stages.",
     )
     parser.add_argument("notebook", type=Path, help="the .ipynb file to assess")

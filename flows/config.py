@@ -2,10 +2,17 @@
 
 Priority, highest first: CLI override → environment variable (``${oc.env:...}`` in YAML)
 → YAML option → dataclass default. Secrets never live here.
+
+``conf/`` is read from the source checkout when there is one, else from the copy the wheel
+carries (``flows/conf``). Users add their own group options (``data=mydata``) from folders
+on Hydra's search path: ``--config-dir DIR`` on the command line, or
+``$SALES_FORECAST_CONFIG_DIR`` (folders separated by ``:``) for every way of composing,
+deployed runs included.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,8 +27,20 @@ from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
 from tasks.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _conf_dir() -> Path:
+    """``conf/`` of the source checkout this module is in, else the wheel's copy beside it."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "conf" / "config.yaml").is_file():
+        return checkout / "conf"
+    return here / "conf"
+
+
+CONF_DIR = _conf_dir()
 CONFIG_NAME = "config"
+CONFIG_DIR_ENV = "SALES_FORECAST_CONFIG_DIR"
+SEARCH_PATH_RESOLVER = "sales_forecast_config_dirs"  # conf/config.yaml: hydra.searchpath
 BUILTIN_DATASETS = (None, "synthetic", "aus_retail")
 
 
@@ -283,8 +302,30 @@ class AppConfig:
 
 
 def register_configs() -> None:
-    """Register the structured schema that ``conf/config.yaml`` builds on (idempotent)."""
+    """Register the structured schema and the search-path resolver of ``conf/config.yaml``."""
     ConfigStore.instance().store(name="base_config", node=AppConfig)
+    if not OmegaConf.has_resolver(SEARCH_PATH_RESOLVER):
+        OmegaConf.register_new_resolver(SEARCH_PATH_RESOLVER, user_config_dirs)
+
+
+def user_config_dirs() -> list[str]:
+    """Hydra search-path entries (``file://...``) for the folders in ``$SALES_FORECAST_CONFIG_DIR``.
+
+    Relative folders resolve against the current directory. A folder that does not exist
+    is an error naming it, instead of a group option that silently is not found.
+    """
+    entries = []
+    for part in os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep):
+        if not part.strip():
+            continue
+        folder = Path(part.strip()).expanduser().resolve()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{CONFIG_DIR_ENV} names {part.strip()!r} ({folder}), which is not a folder: "
+                "point it at the folder that holds your config groups (e.g. DIR/data/mydata.yaml)"
+            )
+        entries.append(f"file://{folder}")
+    return entries
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:

@@ -1,5 +1,9 @@
 """Local entry point: ``python flows/main.py key=value ...`` (Hydra CLI, ``-m`` for sweeps).
 
+``sales-forecast run key=value ...`` (:mod:`flows.cli`) is the same command. Hydra's own
+options apply: ``--config-dir DIR`` adds a folder of your config groups to the search path,
+``--cfg job`` prints the composed config, ``--help`` lists the groups.
+
 Hydra validates the overrides against the structured config before any work starts; the
 flow then composes the same config from the same override strings, so a local run and a
 deployment run of the same overrides are the same run.
@@ -8,6 +12,8 @@ deployment run of the same overrides are the same run.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -39,10 +45,21 @@ def main(cfg: DictConfig) -> None:
         sales_forecast(overrides=list(HydraConfig.get().overrides.task))
 
 
-if __name__ == "__main__":
+def run(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Hydra's command line on ``argv`` (default: this process's arguments); exit status 0.
+
+    A bad override or a failed run ends the process with a non-zero exit status.
+    """
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if os.environ.get("PREFECT_HOME"):  # the ephemeral server's database cannot create it
         Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     register_configs()
+    if argv is not None:
+        sys.argv = [prog or sys.argv[0], *argv]
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    run()

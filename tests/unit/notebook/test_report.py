@@ -1,4 +1,4 @@
-"""The report's two forms and the command line (``python -m flows.assess``)."""
+"""The report's two forms and the command line (``sales-forecast assess``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flows import cli
 from flows.assess import main
 from tasks.notebook import render_html, render_markdown, summary_line
 from tests.unit.notebook.build import notebook_text, run
@@ -66,6 +67,11 @@ def test_command_prints_markdown_and_writes_html(
 def test_command_fails_on_blockers_when_asked(risky: Path) -> None:
     assert main([str(risky), "--fail-on", "blocker"]) == 1
     assert main([str(risky), "--fail-on", "never"]) == 0
+
+
+def test_console_command_dispatches_assess(risky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["assess", str(risky), "--fail-on", "blocker"]) == 1
+    assert "risky.ipynb: 1 blocking" in capsys.readouterr().err
 
 
 def test_command_names_an_unreadable_notebook(
