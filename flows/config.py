@@ -94,6 +94,23 @@ class GeneratorConfig:
 
 
 @dataclass
+class ColumnsConfig:
+    """The name of each raw-contract column in your files (``data.columns.date=order_date``).
+
+    Each defaults to the contract's own name; ingest renames the named column to it.
+    """
+
+    date: str = "date"
+    region: str = "region"
+    product_type: str = "product_type"
+    revenue: str = "revenue"
+    units: str = "units"
+    unit_price: str = "unit_price"
+    promo: str = "promo"
+    store_id: str = "store_id"
+
+
+@dataclass
 class DataConfig:
     """Where the raw sales come from, where outputs go, and the time grain."""
 
@@ -103,6 +120,8 @@ class DataConfig:
     file_format: str = "auto"
     frequency: str = "1d"
     series_keys: list[str] = field(default_factory=lambda: ["region", "product_type"])
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    # column -> allowed values ({}: any value); open: data.allowed_categories.region=[a,b]
     allowed_categories: dict[str, list[str]] = field(default_factory=dict)
     late_tolerance_days: int = 1
     builtin: str | None = None
@@ -115,6 +134,11 @@ class PreprocessingConfig:
 
     min_revenue: float = 0.0
     repair_revenue: bool = True
+    # category values trimmed, inner spaces collapsed, lower-cased (a counted clean rule)
+    normalize_categories: bool = True
+    # column -> {variant: value}, applied after normalising (no `+` needed):
+    # preprocessing.category_aliases.region.nord=north
+    category_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     missing_periods: str = "zero"
     drop_incomplete_periods: bool = True
 
@@ -301,9 +325,26 @@ class AppConfig:
     random_seed: int = 42
 
 
+# Maps whose keys are the user's (column names): set without Hydra's ``+``.
+OPEN_MAPS = ("data.allowed_categories", "preprocessing.category_aliases")
+
+
+def schema_node() -> DictConfig:
+    """The structured schema, with the :data:`OPEN_MAPS` accepting new keys.
+
+    Hydra puts the whole config in struct mode (a new key needs ``+``); a node's own flag
+    wins over the one it inherits, so ``data.allowed_categories.region=[a,b]`` just works
+    while a mistyped key elsewhere is still refused.
+    """
+    node: DictConfig = OmegaConf.structured(AppConfig)
+    for key in OPEN_MAPS:
+        OmegaConf.set_struct(OmegaConf.select(node, key), False)
+    return node
+
+
 def register_configs() -> None:
     """Register the structured schema and the search-path resolver of ``conf/config.yaml``."""
-    ConfigStore.instance().store(name="base_config", node=AppConfig)
+    ConfigStore.instance().store(name="base_config", node=schema_node())
     if not OmegaConf.has_resolver(SEARCH_PATH_RESOLVER):
         OmegaConf.register_new_resolver(SEARCH_PATH_RESOLVER, user_config_dirs)
 

@@ -61,10 +61,12 @@ class MonitoringPlan:
 
 
 def source_params(cfg: AppConfig) -> SourceParams:
-    """What ingest reads: ``data.input_path``, its format and the extra columns in use."""
+    """What ingest reads: ``data.input_path``, its format, the extra columns in use and the
+    contract columns your files name differently (``data.columns``)."""
     wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
     extra = sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
-    return SourceParams(cfg.data.input_path, cfg.data.file_format, extra)
+    renamed = {k: v for k, v in vars(cfg.data.columns).items() if k != v}
+    return SourceParams(cfg.data.input_path, cfg.data.file_format, extra, renamed)
 
 
 def clean_params(cfg: AppConfig) -> CleanParams:
@@ -75,6 +77,8 @@ def clean_params(cfg: AppConfig) -> CleanParams:
         repair_revenue=cfg.preprocessing.repair_revenue,
         allowed_categories={k: list(v) for k, v in cfg.data.allowed_categories.items()},
         late_tolerance_days=cfg.data.late_tolerance_days,
+        normalize_categories=cfg.preprocessing.normalize_categories,
+        category_aliases={k: dict(v) for k, v in cfg.preprocessing.category_aliases.items()},
     )
 
 

@@ -378,6 +378,11 @@ def _quality_section(inputs: ReportInputs) -> str:
             share(clean.get("rows_repaired")),
         ],
         ["rows late (kept)", num(clean.get("rows_late")), share(clean.get("rows_late"))],
+        [
+            "rows with a category spelling normalised (kept)",
+            num(clean.get("rows_normalised", 0)),
+            share(clean.get("rows_normalised", 0)),
+        ],
     ]
     kept, quarantined = clean.get("rows_kept"), clean.get("rows_quarantined")
     if all(isinstance(v, int) for v in (rows_in, kept, quarantined)):
@@ -533,7 +538,8 @@ def markdown_summary(inputs: ReportInputs, report_uri: str | None = None) -> str
         f"Rows in {num(clean.get('rows_in'))} · kept {num(clean.get('rows_kept'))} · "
         f"quarantined {num(clean.get('rows_quarantined'))}"
         + (f" ({reasons})" if reasons else "")
-        + f" · repaired {num(clean.get('rows_repaired'))} · late {num(clean.get('rows_late'))}",
+        + f" · repaired {num(clean.get('rows_repaired'))} · late {num(clean.get('rows_late'))}"
+        + f" · categories normalised {num(clean.get('rows_normalised', 0))}",
         "",
         *monitoring.markdown_lines(inputs.quality, inputs.drift, inputs.realised),
     ]
