@@ -22,10 +22,10 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
-from flows import config_checks
+from flows import config_checks, layers
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, Problem
 
 
 def _conf_dir() -> Path:
@@ -369,14 +369,43 @@ def user_config_dirs() -> list[str]:
     return entries
 
 
+def config_groups() -> list[str]:
+    """The config groups (``conf/<group>/``)."""
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+
+
+def env_overrides() -> dict[str, str]:
+    """The environment's layer: ``SALES_FORECAST__*`` variables as overrides, by variable
+    (:mod:`flows.layers`)."""
+    return layers.env_overrides(schema_node(), config_groups(), OPEN_MAPS)
+
+
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``conf/config.yaml`` with Hydra override strings, inside or outside a Hydra app."""
+    """Compose ``conf/config.yaml`` with the environment's layer (``SALES_FORECAST__*``)
+    and then Hydra override strings (which win), inside or outside a Hydra app."""
     register_configs()
-    overrides = list(overrides or [])
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name=CONFIG_NAME, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME, overrides=overrides)
+    env = env_overrides()
+    layered = [*env.values(), *(overrides or [])]
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(config_name=CONFIG_NAME, overrides=layered)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name=CONFIG_NAME, overrides=layered)
+    except Exception as exc:
+        culprit = next((v for v, o in env.items() if o in str(exc)), None)
+        if culprit is None:
+            raise
+        rule = f"does not fit the config ({exc})"
+        fix = "give it a value of the key's type, or unset it"
+        raise ConfigError([Problem(culprit, os.environ[culprit], rule, fix)]) from exc
+
+
+def config_sources(node: DictConfig, overrides: list[str]) -> dict[str, str]:
+    """Which layer (``cli``, ``env``, ``yaml``) set each key of ``node`` that differs from
+    its dataclass default; ``overrides`` are the run's own (:func:`layers.config_sources`)."""
+    return layers.config_sources(
+        node, OmegaConf.structured(AppConfig), overrides, env_overrides(), config_groups()
+    )
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:

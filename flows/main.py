@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from flows.config import CONF_DIR, CONFIG_NAME, register_configs
+from flows.config import CONF_DIR, CONFIG_NAME, env_overrides, register_configs
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
@@ -42,7 +42,9 @@ def main(cfg: DictConfig) -> None:
         to_app_config(cfg)  # every bad value, before Prefect starts or anything is read
         from flows.sales_forecast import sales_forecast
 
-        sales_forecast(overrides=list(HydraConfig.get().overrides.task))
+        # run() put the environment's layer first; the flow composes it again itself
+        task = list(HydraConfig.get().overrides.task)
+        sales_forecast(overrides=task[len(env_overrides()) :])
 
 
 def run(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -55,8 +57,13 @@ def run(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if os.environ.get("PREFECT_HOME"):  # the ephemeral server's database cannot create it
         Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     register_configs()
-    if argv is not None:
-        sys.argv = [prog or sys.argv[0], *argv]
+    from flows.cli_errors import reported_errors
+
+    with reported_errors():  # a bad SALES_FORECAST__* variable: one short block
+        env = list(env_overrides().values())
+    args = list(sys.argv[1:] if argv is None else argv)
+    # the environment's layer before the command line's overrides, which win
+    sys.argv = [prog or sys.argv[0], *env, *args]
     main()
     return 0
 

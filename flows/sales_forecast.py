@@ -132,6 +132,7 @@ def sales_forecast(
             series_keys=list(cfg.data.series_keys),
         ),
         "trigger": upload.as_dict() if upload else None,
+        "config_sources": conf.config_sources(node, overrides or []),
     }
     config_yaml = conf.resolved_yaml(node)
 

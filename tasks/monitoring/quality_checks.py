@@ -32,7 +32,7 @@ class DataQualityError(DataError):
     def __init__(self, report: dict[str, Any]) -> None:
         self.report = report
         breaches = [
-            f"{c['message']}. Likely cause: {c.get('hint') or hint(c['name'], report)}"
+            c["message"] + (f". Likely cause: {c['hint']}" if c.get("hint") else "")
             for c in report.get("checks", [])
             if c["level"] == "breach"
         ]

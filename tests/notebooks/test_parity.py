@@ -15,22 +15,20 @@ Deliberate differences, each aligned in one visible place below and counted by a
 1. **Missing revenue.** The notebook drops the row (``dropna``); the pipeline repairs it
    from ``units × unit_price`` (rounded to the cent) and counts it as repaired. Aligned with
    ``preprocessing.repair_revenue=false`` (:data:`ALIGN`).
-2. **Category spelling.** The notebook trims and lower-cases ``region`` and
-   ``product_type`` before keeping the known values, so ``" North"`` and ``"TOYS"`` count;
-   the pipeline quarantines every value outside ``data.allowed_categories`` as
-   ``unknown_category``. Aligned by normalising the scan the notebook's way
-   (:func:`normalised`), until category normalisation is a pipeline clean rule.
-3. **Scale.** The notebook fits raw revenue; the pipeline, by default, fits revenue divided by
+2. **Scale.** The notebook fits raw revenue; the pipeline, by default, fits revenue divided by
    each series' recent level. Aligned with ``features.normalize=false``.
-4. **Names and encodings.** ``rmean_7`` is ``roll_mean_7``, ``dow`` (0 = Monday) is
+3. **Names and encodings.** ``rmean_7`` is ``roll_mean_7``, ``dow`` (0 = Monday) is
    ``day_of_week`` (1 = Monday), and so on (:data:`RENAME`).
-5. **What the model cannot be configured out of.** The pipeline forces the forecast to rise
+4. **What the model cannot be configured out of.** The pipeline forces the forecast to rise
    with ``promo`` (a monotone constraint), seeds every LightGBM seed from ``random_seed``,
    trains deterministically, and orders the features its own way; the notebook trains with
    LightGBM's default seeds. Two such models differ as much as the notebook's own model
    trained with two seeds: :data:`FORECAST_TOLERANCE` is set from that spread.
 
-The same on this data, and checked here: exact duplicates (the notebook drops copies before
+The same, and checked here: category spelling (the notebook trims and lower-cases
+``region`` and ``product_type`` before keeping the known values; so does the pipeline's
+clean rule, ``preprocessing.normalize_categories``, which counts those rows as
+``rows_normalised``); exact duplicates (the notebook drops copies before
 filtering, the pipeline quarantines later copies of good rows: the same rows are kept);
 rows dated after their arrival folder (the pipeline quarantines them; the notebook ignores
 folders; the generated data has none); partial periods (daily data has none); the calendar
@@ -46,14 +44,14 @@ import pytest
 from flows import config as conf
 from flows import plan
 from tasks import chain
-from tasks.data import clean, ingest
+from tasks.data import clean
 from tests.notebooks.conftest import NotebookRun
 from tests.support import SMALL
 from tests.support.pipeline import app_config
 
 KEYS = ["region", "product_type", "date"]
 # The notebook's settings (HORIZON, num_boost_round; the rest are the pipeline's defaults),
-# then differences 1 and 3 of the module docstring.
+# then differences 1 and 2 of the module docstring.
 ALIGN = [
     "forecast.horizon=28",
     "model.num_boost_round=300",
@@ -80,34 +78,18 @@ SEED_SPREAD_FACTOR = 1.25
 TOTAL_TOLERANCE = 0.03
 
 
-def normalised(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Difference 2: categories trimmed and lower-cased, as the notebook's clean cell does."""
-    return raw.with_columns(
-        pl.col(c).str.strip_chars().str.to_lowercase() for c in ("region", "product_type")
-    )
-
-
-def pipeline_clean(cfg: conf.AppConfig, normalise: bool) -> clean.CleanResult:
-    """The pipeline's clean stage on the raw files (optionally normalised), counts reconciled."""
-    source = chain.ingest(plan.source_params(cfg))
-    raw = ingest.scan(source)
-    params = plan.clean_params(cfg)
-    flagged = clean.flag_rows(normalised(raw) if normalise else raw, params)
-    result, _ = clean.collect(flagged, params, source.extra_columns)
-    return result
+def pipeline_clean(cfg: conf.AppConfig) -> clean.CleanResult:
+    """The pipeline's ingest and clean stages on the raw files, counts reconciled."""
+    params = plan.chain_params(cfg)
+    return chain.clean(chain.ingest(params.source), params.clean)
 
 
 @pytest.fixture(scope="module")
 def aligned(before_run: NotebookRun) -> dict[str, pl.DataFrame]:
     """The pipeline's panel, features and forecasts with the differences aligned."""
     cfg = app_config(before_run.data, [*SMALL, *ALIGN])
-    params = plan.chain_params(cfg)
-    daily = pipeline_clean(cfg, normalise=True).daily
-    panel = chain.aggregate(daily, params.panel).panel
-    frame = chain.features(panel, params.features)
-    model = chain.train(frame, params.features, params.train)
-    out = chain.forecast(model, panel, params.features, params.forecast)
-    return {"panel": panel, "features": frame, "forecast": out}
+    run = chain.run(plan.chain_params(cfg))
+    return {"panel": run.panel.panel, "features": run.features, "forecast": run.forecasts}
 
 
 def as_pandas(frame: pl.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -179,8 +161,8 @@ def test_kept_rows_reconcile_and_every_difference_is_counted(before_run: Noteboo
     files, raw_rows, notebook_kept = before_run.rows()
     aligned_cfg = app_config(before_run.data, [*SMALL, *ALIGN])
     default_cfg = app_config(before_run.data, SMALL)
-    aligned_counts = pipeline_clean(aligned_cfg, normalise=True).counts
-    default_counts = pipeline_clean(default_cfg, normalise=False).counts
+    aligned_counts = pipeline_clean(aligned_cfg).counts
+    default_counts = pipeline_clean(default_cfg).counts
     assert files == 240
     assert aligned_counts["rows_in"] == default_counts["rows_in"] == raw_rows
     assert aligned_counts["rows_kept"] == notebook_kept  # aligned, the same rows are kept
@@ -188,9 +170,8 @@ def test_kept_rows_reconcile_and_every_difference_is_counted(before_run: Noteboo
     repaired = default_counts["rows_repaired"]
     assert repaired > 0
     assert aligned_counts["null_revenue"] == repaired + default_counts["null_revenue"]
-    # 2. case and space variants the notebook keeps and the pipeline quarantines today
-    variants = default_counts["unknown_category"] - aligned_counts["unknown_category"]
-    assert variants > 0
-    assert default_counts["rows_kept"] == notebook_kept + repaired - variants
+    assert default_counts["rows_kept"] == notebook_kept + repaired
+    # the same: case and space variants of the categories, kept by both, counted here
+    assert aligned_counts["rows_normalised"] == default_counts["rows_normalised"] > 0
     # the same on this data: nothing is dated after its arrival folder
     assert "future_date" not in default_counts
