@@ -11,6 +11,7 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 ARGS        ?=
 PYTEST_ARGS ?=
+SERVER_PORT ?= 4200
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -20,7 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # busy machine spinning threads slow training down by an order of magnitude.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install run test lint format typecheck unit test-slow clean lock automations browser runtime-deps
+.PHONY: server server-stop install run test lint format typecheck unit test-slow clean lock automations browser runtime-deps
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,7 +34,18 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.synced ## install the pinned environment from uv.lock
 
 run: install ## run the flow on the default data; extra Hydra overrides via ARGS="key=value ..."
+	@url=$$($(BIN)/python -m flows.devserver url --port $(SERVER_PORT) 2>/dev/null); \
+	if [ -n "$$url" ] && [ -z "$$PREFECT_API_URL" ]; then \
+	  echo "using the Prefect server at $$url (make server-stop to stop it)"; \
+	  export PREFECT_API_URL="$$url"; \
+	fi; \
 	$(BIN)/python flows/main.py $(ARGS)
+
+server: install ## keep one Prefect server running on 127.0.0.1:$(SERVER_PORT) (pid, log: .prefect/devserver/)
+	@$(BIN)/python -m flows.devserver start --port $(SERVER_PORT)
+
+server-stop: install ## stop the server `make server` started (by its pid)
+	@$(BIN)/python -m flows.devserver stop --port $(SERVER_PORT)
 
 lint: install ## ruff, the architecture's import contracts (pyproject.toml: tool.importlinter), hadolint
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ deployed runs included.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -329,8 +330,10 @@ class AppConfig:
 OPEN_MAPS = ("data.allowed_categories", "preprocessing.category_aliases")
 
 
+@functools.cache
 def schema_node() -> DictConfig:
-    """The structured schema, with the :data:`OPEN_MAPS` accepting new keys.
+    """The structured schema, with the :data:`OPEN_MAPS` accepting new keys (built once;
+    read it, do not change it).
 
     Hydra puts the whole config in struct mode (a new key needs ``+``); a node's own flag
     wins over the one it inherits, so ``data.allowed_categories.region=[a,b]`` just works
@@ -403,9 +406,7 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 def config_sources(node: DictConfig, overrides: list[str]) -> dict[str, str]:
     """Which layer (``cli``, ``env``, ``yaml``) set each key of ``node`` that differs from
     its dataclass default; ``overrides`` are the run's own (:func:`layers.config_sources`)."""
-    return layers.config_sources(
-        node, OmegaConf.structured(AppConfig), overrides, env_overrides(), config_groups()
-    )
+    return layers.config_sources(node, schema_node(), overrides, env_overrides(), config_groups())
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:

@@ -155,6 +155,12 @@ def preparation(cfg: AppConfig) -> Preparation | None:
     return Preparation(builtin, cfg.data.input_path, generator)
 
 
+def figure_cache(cfg: AppConfig) -> str | None:
+    """Where the report's drawn plots are kept by digest (``output.result_storage``/figures);
+    None with ``output.cache=false``."""
+    return storage.join(cfg.output.result_storage, "figures") if cfg.output.cache else None
+
+
 def quality_params(cfg: AppConfig) -> QualityParams:
     """Data-quality thresholds from ``monitoring.quality``, per check name."""
     limits = {

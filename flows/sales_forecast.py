@@ -168,7 +168,9 @@ def sales_forecast(
         model=model,
         quarantine=cleaned.quarantine,
         backtest=backtest.predictions,
-        report_html=steps.run(release.report_task, report_inputs),
+        report_html=steps.run(
+            release.report_task, report_inputs, mapping.figure_cache(cfg), storage_settings=store
+        ),
         extra_json={"quality.json": quality, **monitored} if quality else monitored,
         manifest={
             **manifest_fields,
