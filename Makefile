@@ -15,6 +15,9 @@ SERVER_PORT ?= 4200
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages ship compiled bytecode: a run reads it instead of compiling prefect,
+# polars, lightgbm ... from source every time (which it does where PYTHONDONTWRITEBYTECODE is set).
+export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # LightGBM's OpenMP threads sleep instead of spinning while they wait: on a shared or
@@ -29,6 +32,7 @@ $(UV):
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
+	@$(BIN)/python -m compileall -q flows tasks >/dev/null || true
 	@touch $@
 
 install: $(VENV)/.synced ## install the pinned environment from uv.lock
