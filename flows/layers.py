@@ -189,9 +189,10 @@ def config_sources(
             sources[key] = "cli"
         elif _covered(key, from_env):
             sources[key] = "env"
+        elif any(v in environ for v in _OC_ENV.findall(str(value))):
+            sources[key] = "env"  # a variable the YAML or the dataclass reads (oc.env)
         elif key not in base or value != base[key]:
-            read = _OC_ENV.findall(value) if isinstance(value, str) else []
-            sources[key] = "env" if any(v in environ for v in read) else "yaml"
+            sources[key] = "yaml"
     for group in groups:
         if group in cli:
             sources[group] = "cli"
