@@ -2,12 +2,21 @@
 
 Every default lives here, once: a YAML option in ``conf/`` lists only what it changes
 (``conf/data/aus_retail.yaml``) or what it reads from the environment. Priority, highest
-first: CLI override → environment variable (``${oc.env:...}`` in YAML) → YAML option →
-dataclass default. Secrets never live here.
+first: the run's overrides (command line) → environment (``SALES_FORECAST__*`` variables,
+:mod:`flows.layers`; and ``${oc.env:...}`` in YAML) → YAML option → dataclass default.
+Secrets never live here.
+
+``conf/`` is read from the source checkout when there is one, else from the copy the wheel
+carries (``flows/conf``). Users add their own group options (``data=mydata``) from folders
+on Hydra's search path: ``--config-dir DIR`` on the command line, or
+``$SALES_FORECAST_CONFIG_DIR`` (folders separated by ``:``) for every way of composing,
+deployed runs included.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,13 +26,25 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
-from flows import config_checks
+from flows import config_checks, layers
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, Problem
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _conf_dir() -> Path:
+    """``conf/`` of the source checkout this module is in, else the wheel's copy beside it."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "conf" / "config.yaml").is_file():
+        return checkout / "conf"
+    return here / "conf"
+
+
+CONF_DIR = _conf_dir()
 CONFIG_NAME = "config"
+CONFIG_DIR_ENV = "SALES_FORECAST_CONFIG_DIR"
+SEARCH_PATH_RESOLVER = "sales_forecast_config_dirs"  # conf/config.yaml: hydra.searchpath
 BUILTIN_DATASETS = (None, "synthetic", "aus_retail")
 # Keys this code no longer has; a stored config (a champion's config.yaml) may still hold them.
 RETIRED_KEYS = ("model.name", "monitoring.alerts.notify_block")
@@ -71,6 +92,23 @@ class GeneratorConfig:
 
 
 @dataclass
+class ColumnsConfig:
+    """The name of each raw-contract column in your files (``data.columns.date=order_date``).
+
+    Each defaults to the contract's own name; ingest renames the named column to it.
+    """
+
+    date: str = "date"
+    region: str = "region"
+    product_type: str = "product_type"
+    revenue: str = "revenue"
+    units: str = "units"
+    unit_price: str = "unit_price"
+    promo: str = "promo"
+    store_id: str = "store_id"
+
+
+@dataclass
 class DataConfig:
     """Where the raw sales come from, where outputs go, and the time grain."""
 
@@ -80,7 +118,9 @@ class DataConfig:
     file_format: str = "auto"  # auto, parquet or csv
     frequency: str = "1d"  # 1d, 1w or 1mo
     series_keys: list[str] = field(default_factory=lambda: ["region", "product_type"])
-    allowed_categories: dict[str, list[str]] = field(default_factory=dict)  # {} = any value
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)  # your names for the columns
+    # column -> allowed values ({}: any value); open: data.allowed_categories.region=[a,b]
+    allowed_categories: dict[str, list[str]] = field(default_factory=dict)
     late_tolerance_days: int = 1  # rows arriving later than this after their date count as late
     builtin: str | None = None  # synthetic or aus_retail: a bundled data set, prepared on first use
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -92,6 +132,11 @@ class PreprocessingConfig:
 
     min_revenue: float = 0.0
     repair_revenue: bool = True  # null revenue = units x unit_price where both are known
+    # category values trimmed, inner spaces collapsed, lower-cased (a counted clean rule)
+    normalize_categories: bool = True
+    # column -> {variant: value}, applied after normalising (no `+` needed):
+    # preprocessing.category_aliases.region.nord=north
+    category_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     missing_periods: str = "zero"  # a period without sales rows: zero sales, or "null" (unknown)
     drop_incomplete_periods: bool = True  # partly covered periods at either end are dropped
 
@@ -321,19 +366,87 @@ class AppConfig:
     random_seed: int = 42
 
 
+# Maps whose keys are the user's (column names): set without Hydra's ``+``.
+OPEN_MAPS = ("data.allowed_categories", "preprocessing.category_aliases")
+
+
+@functools.cache
+def schema_node() -> DictConfig:
+    """The structured schema, with the :data:`OPEN_MAPS` accepting new keys (built once;
+    read it, do not change it).
+
+    Hydra puts the whole config in struct mode (a new key needs ``+``); a node's own flag
+    wins over the one it inherits, so ``data.allowed_categories.region=[a,b]`` just works
+    while a mistyped key elsewhere is still refused.
+    """
+    node: DictConfig = OmegaConf.structured(AppConfig)
+    for key in OPEN_MAPS:
+        OmegaConf.set_struct(OmegaConf.select(node, key), False)
+    return node
+
+
 def register_configs() -> None:
-    """Register the structured schema that ``conf/config.yaml`` builds on (idempotent)."""
-    ConfigStore.instance().store(name="base_config", node=AppConfig)
+    """Register the structured schema and the search-path resolver of ``conf/config.yaml``."""
+    ConfigStore.instance().store(name="base_config", node=schema_node())
+    if not OmegaConf.has_resolver(SEARCH_PATH_RESOLVER):
+        OmegaConf.register_new_resolver(SEARCH_PATH_RESOLVER, user_config_dirs)
+
+
+def user_config_dirs() -> list[str]:
+    """Hydra search-path entries (``file://...``) for the folders in ``$SALES_FORECAST_CONFIG_DIR``.
+
+    Relative folders resolve against the current directory. A folder that does not exist
+    is an error naming it, instead of a group option that silently is not found.
+    """
+    entries = []
+    for part in os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep):
+        if not part.strip():
+            continue
+        folder = Path(part.strip()).expanduser().resolve()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{CONFIG_DIR_ENV} names {part.strip()!r} ({folder}), which is not a folder: "
+                "point it at the folder that holds your config groups (e.g. DIR/data/mydata.yaml)"
+            )
+        entries.append(f"file://{folder}")
+    return entries
+
+
+def config_groups() -> list[str]:
+    """The config groups (``conf/<group>/``)."""
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+
+
+def env_overrides() -> dict[str, str]:
+    """The environment's layer: ``SALES_FORECAST__*`` variables as overrides, by variable
+    (:mod:`flows.layers`)."""
+    return layers.env_overrides(schema_node(), config_groups(), OPEN_MAPS)
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``conf/config.yaml`` with Hydra override strings, inside or outside a Hydra app."""
+    """Compose ``conf/config.yaml`` with the environment's layer (``SALES_FORECAST__*``)
+    and then Hydra override strings (which win), inside or outside a Hydra app."""
     register_configs()
-    overrides = list(overrides or [])
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name=CONFIG_NAME, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME, overrides=overrides)
+    env = env_overrides()
+    layered = [*env.values(), *(overrides or [])]
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(config_name=CONFIG_NAME, overrides=layered)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name=CONFIG_NAME, overrides=layered)
+    except Exception as exc:
+        culprit = next((v for v, o in env.items() if o in str(exc)), None)
+        if culprit is None:
+            raise
+        rule = f"does not fit the config ({exc})"
+        fix = "give it a value of the key's type, or unset it"
+        raise ConfigError([Problem(culprit, os.environ[culprit], rule, fix)]) from exc
+
+
+def config_sources(node: DictConfig, overrides: list[str]) -> dict[str, str]:
+    """Which layer (``cli``, ``env``, ``yaml``) set each key of ``node`` that differs from
+    its dataclass default; ``overrides`` are the run's own (:func:`layers.config_sources`)."""
+    return layers.config_sources(node, schema_node(), overrides, env_overrides(), config_groups())
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:

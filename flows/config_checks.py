@@ -194,6 +194,15 @@ def _data(c: _Checks, cfg: AppConfig) -> None:
         "must map a column to a list of allowed values",
         {"region": ["north", "south"]},
     )
+    names = vars(d.columns)
+    for column, name in names.items():
+        c.need(
+            bool(name.strip()) and list(names.values()).count(name) == 1,
+            f"data.columns.{column}",
+            name,
+            "must name a column of your files, one not mapped to another column too",
+            f"my_{column}",
+        )
     if d.builtin == "synthetic":
         _generator(c, cfg)
     pre = cfg.preprocessing

@@ -1,5 +1,9 @@
 """Local entry point: ``python flows/main.py key=value ...`` (Hydra CLI, ``-m`` for sweeps).
 
+``sales-forecast run key=value ...`` (:mod:`flows.cli`) is the same command. Hydra's own
+options apply: ``--config-dir DIR`` adds a folder of your config groups to the search path,
+``--cfg job`` prints the composed config, ``--help`` lists the groups.
+
 Hydra validates the overrides against the structured config before any work starts; the
 flow then composes the same config from the same override strings, so a local run and a
 deployment run of the same overrides are the same run. Without ``PREFECT_API_URL`` the
@@ -9,13 +13,15 @@ run gets its own API server that dies with it, even on SIGKILL (:mod:`flows.loca
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from flows.config import CONF_DIR, CONFIG_NAME, register_configs
+from flows.config import CONF_DIR, CONFIG_NAME, env_overrides, register_configs
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
@@ -42,13 +48,31 @@ def main(cfg: DictConfig) -> None:
         from flows.sales_forecast import sales_forecast
 
         ensure_api()  # PREFECT_API_URL, or a local API server that cannot outlive this process
-        sales_forecast(overrides=list(HydraConfig.get().overrides.task))
+        # run() put the environment's layer first; the flow composes it again itself
+        task = list(HydraConfig.get().overrides.task)
+        sales_forecast(overrides=task[len(env_overrides()) :])
 
 
-if __name__ == "__main__":
+def run(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Hydra's command line on ``argv`` (default: this process's arguments); exit status 0.
+
+    A bad override or a failed run ends the process with a non-zero exit status.
+    """
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if os.environ.get("PREFECT_HOME"):  # the ephemeral server's database cannot create it
         Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     register_configs()
+    from flows.cli_errors import reported_errors
+
+    with reported_errors():  # a bad SALES_FORECAST__* variable: one short block
+        env = list(env_overrides().values())
+    args = list(sys.argv[1:] if argv is None else argv)
+    # the environment's layer before the command line's overrides, which win
+    sys.argv = [prog or sys.argv[0], *env, *args]
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    run()

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from flows.config import AppConfig, resolved_yaml
+from flows.config import AppConfig, config_sources, resolved_yaml
 from tasks import storage
 from tasks.chain import ChainParams
 from tasks.data.aggregate import PanelParams
@@ -72,10 +72,12 @@ class MonitoringPlan:
 
 
 def source_params(cfg: AppConfig) -> SourceParams:
-    """What ingest reads: ``data.input_path``, its format and the extra columns in use."""
+    """What ingest reads: ``data.input_path``, its format, the extra columns in use and the
+    contract columns your files name differently (``data.columns``)."""
     wanted = {*cfg.data.series_keys, *cfg.features.categorical_columns}
     extra = sorted(wanted - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
-    return SourceParams(cfg.data.input_path, cfg.data.file_format, extra)
+    renamed = {k: v for k, v in vars(cfg.data.columns).items() if k != v}
+    return SourceParams(cfg.data.input_path, cfg.data.file_format, extra, renamed)
 
 
 def clean_params(cfg: AppConfig) -> CleanParams:
@@ -86,6 +88,8 @@ def clean_params(cfg: AppConfig) -> CleanParams:
         repair_revenue=cfg.preprocessing.repair_revenue,
         allowed_categories={k: list(v) for k, v in cfg.data.allowed_categories.items()},
         late_tolerance_days=cfg.data.late_tolerance_days,
+        normalize_categories=cfg.preprocessing.normalize_categories,
+        category_aliases={k: dict(v) for k, v in cfg.preprocessing.category_aliases.items()},
     )
 
 
@@ -185,6 +189,12 @@ def preparation(cfg: AppConfig) -> Preparation | None:
     return Preparation(builtin, cfg.data.input_path, generator)
 
 
+def figure_cache(cfg: AppConfig) -> str | None:
+    """Where the report's drawn plots are kept by digest (``output.result_storage``/figures);
+    None with ``output.cache=false``."""
+    return storage.join(cfg.output.result_storage, "figures") if cfg.output.cache else None
+
+
 def quality_params(cfg: AppConfig) -> QualityParams:
     """Data-quality thresholds from ``monitoring.quality``, per check name."""
     limits = {
@@ -250,6 +260,7 @@ class ReportParams:
 
     top_n: int
     chosen_series: dict[str, str] | None
+    figure_cache: str | None = None  # where drawn plots are kept by digest (figure_cache())
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,7 @@ class RunPlan:
     report: ReportParams
     alerts: AlertTarget
     trigger: dict[str, str] | None  # the upload that started the run
+    config_sources: dict[str, str]  # non-default key -> the layer that set it (cli, env, yaml)
 
     @property
     def output_path(self) -> str:
@@ -302,8 +314,10 @@ def build_plan(
     flow_run_id: str | None,
     started: dt.datetime,
     trigger: dict[str, str] | None = None,
+    overrides: list[str] | None = None,
 ) -> RunPlan:
-    """The run plan of ``cfg`` (composed as ``node``) for the flow run ``flow_run_id``."""
+    """The run plan of ``cfg`` (composed as ``node`` with the run's ``overrides``) for the
+    flow run ``flow_run_id``."""
     run = RunInfo(
         run_id=make_run_id(started, str(flow_run_id or "local")),
         flow_run_id=str(flow_run_id),
@@ -325,9 +339,10 @@ def build_plan(
         chain=chain,
         gate=GateParams(cfg.evaluation.min_improvement, cfg.evaluation.max_regression),
         monitoring=monitoring_plan(cfg, chain.features),
-        report=ReportParams(cfg.output.report_top_n, cfg.output.report_series),
+        report=ReportParams(cfg.output.report_top_n, cfg.output.report_series, figure_cache(cfg)),
         alerts=alert_target(cfg, run),
         trigger=trigger,
+        config_sources=config_sources(node, overrides or []),
     )
 
 

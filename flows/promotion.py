@@ -69,6 +69,7 @@ class Trained:
             produced,
             steps=steps.records,
             trigger=plan.trigger,
+            config_sources=plan.config_sources,
             recovery=self.recovered,
             release=release_section,
         )
@@ -184,7 +185,12 @@ def publish_run(
         model=t.model,
         quarantine=t.cleaned.quarantine,
         backtest=t.backtest.predictions,
-        report_html=steps.run(release.report_task, inputs=report_inputs),
+        report_html=steps.run(
+            release.report_task,
+            inputs=report_inputs,
+            figure_cache=plan.report.figure_cache,
+            storage_settings=plan.storage,
+        ),
         extra_json={"quality.json": t.quality, **monitored} if t.quality else monitored,
         manifest=manifest,
     )

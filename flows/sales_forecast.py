@@ -47,7 +47,8 @@ def sales_forecast(
     landing allow-list before anything else, and reaches the config only as data.
     """
     node, cfg, upload, overrides = compose(overrides, s3_object)
-    plan = mapping.build_plan(node, cfg, flow_run.get_id(), dt.datetime.now(dt.UTC), upload)
+    started = dt.datetime.now(dt.UTC)
+    plan = mapping.build_plan(node, cfg, flow_run.get_id(), started, upload, overrides)
     run, chain, store, spec = plan.run, plan.chain, plan.storage, plan.chain.features
     get_run_logger().info(
         "run %s: data=%s input=%s model=%s overrides=%s",

@@ -68,7 +68,7 @@ class ChainRun:
 def ingest(params: SourceParams, settings: Settings = None) -> RawSource:
     """Find, fingerprint and check the raw files (columns and types); no rows are read."""
     source = ingestion.discover(
-        params.input_path, params.file_format, params.extra_columns, settings
+        params.input_path, params.file_format, params.extra_columns, settings, params.columns
     )
     ingestion.scan(source, settings)  # builds the plan and checks it against the schema
     return source

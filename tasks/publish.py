@@ -216,6 +216,7 @@ def build_manifest(
     steps: dict[str, dict[str, Any]],
     trigger: dict[str, str] | None,
     recovery: dict[str, Any],
+    config_sources: dict[str, str] | None = None,
     release: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``manifest.json`` of a run and of its registry version, assembled here only.
@@ -230,6 +231,7 @@ def build_manifest(
         **produced,
         "steps": steps,
         "trigger": trigger,
+        "config_sources": config_sources or {},
         "recovery": {k: recovery[k] for k in RECOVERY_FIELDS},
         **(release or {}),
     }

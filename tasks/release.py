@@ -23,6 +23,7 @@ from tasks.model.ensemble import Ensemble
 from tasks.model.gate import ChampionMetrics, ChampionScore, GateDecision, UnusableChampion
 from tasks.model.gate import gate as gate_decision
 from tasks.registry import recovery, serving
+from tasks.report import figures
 from tasks.report import render as report
 from tasks.stages import IO_RETRY
 from tasks.storage import state
@@ -351,11 +352,43 @@ def serving_label(version: str, promoted: bool, served_by: str) -> str:
     return f"champion {served_by}"
 
 
+class StoredFigures:
+    """Drawn plots kept as files under ``root`` (local or ``s3://``), one per digest key."""
+
+    def __init__(self, root: str, settings: storage.StorageSettings | None = None) -> None:
+        self.root, self.settings, self.hits, self.misses = root, settings, 0, 0
+
+    def get(self, key: str) -> bytes | None:
+        """The stored record, or None when there is none (or it cannot be read)."""
+        try:
+            data = storage.read_bytes(storage.join(self.root, key), settings=self.settings)
+        except (OSError, storage.StorageError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Keep ``data``; a failed write only costs a redraw next time."""
+        try:
+            storage.write_bytes_atomic(storage.join(self.root, key), data, settings=self.settings)
+        except (OSError, storage.StorageError) as exc:
+            get_run_logger().warning("report: plot %s not cached: %s", key, exc)
+
+
 @task(name="report", **UNCACHED)
-def report_task(inputs: report.ReportInputs) -> str:
-    """Render the run's self-contained HTML report."""
-    html = report.render_report(inputs)
-    get_run_logger().info("report: %d KiB of HTML", len(html) // 1024)
+def report_task(
+    inputs: report.ReportInputs,
+    figure_cache: str | None = None,
+    storage_settings: storage.StorageSettings | None = None,
+) -> str:
+    """Render the run's self-contained HTML report; plots come from ``figure_cache`` (a
+    folder) when the same plot of the same data was drawn before."""
+    store = StoredFigures(figure_cache, storage_settings) if figure_cache else None
+    with figures.cached_in(store):
+        html = report.render_report(inputs)
+    cached = f"; plots: {store.hits} cached, {store.misses} drawn" if store else ""
+    get_run_logger().info("report: %d KiB of HTML%s", len(html) // 1024, cached)
     return html
 
 

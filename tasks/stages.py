@@ -144,13 +144,15 @@ def clean_task(
     result = chain.clean(source, params, storage_settings)
     counts = result.counts
     get_run_logger().info(
-        "clean: %d rows in = %d kept + %d quarantined %s; %d repaired, %d late; %d series-days",
+        "clean: %d rows in = %d kept + %d quarantined %s; %d repaired, %d late, %d with a "
+        "category spelling normalised; %d series-days",
         counts["rows_in"],
         counts["rows_kept"],
         counts["rows_quarantined"],
         cleaning.reason_counts(result.quarantine),
         counts["rows_repaired"],
         counts["rows_late"],
+        counts.get("rows_normalised", 0),
         result.daily.height,
     )
     return result

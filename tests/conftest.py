@@ -24,6 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for key in ("SALES_DATA_DIR", "SALES_OUTPUT_PATH", "SALES_INPUT_PATH"):
         os.environ.pop(key, None)
+    for key in [k for k in os.environ if k.startswith("SALES_FORECAST_")]:  # the env layer
+        os.environ.pop(key, None)
 
 
 @pytest.fixture(scope="session")

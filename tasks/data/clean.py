@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.errors import DataError
+from tasks.data import categories
 from tasks.data.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
 
 REASON = "reason"
@@ -30,7 +31,10 @@ REASON_FIXES = {
     "unparsable_date": "write dates as YYYY-MM-DD",
     "future_date": "rows are dated after the date= folder they arrived in: check the folders",
     "missing_key": "fill the series key columns (data.series_keys)",
-    "unknown_category": "add the values to data.allowed_categories, or set it to {}",
+    "unknown_category": (
+        "add the values to data.allowed_categories.<column> (or set it to {}), or map "
+        "variants with preprocessing.category_aliases.<column>.<variant>=<value>"
+    ),
     "null_revenue": "fill revenue (or units and unit_price, with preprocessing.repair_revenue)",
     "negative_revenue": "returns only? check the revenue column's sign",
     "below_min_revenue": "lower preprocessing.min_revenue",
@@ -55,6 +59,14 @@ class CleanParams:
     repair_revenue: bool
     allowed_categories: dict[str, list[str]]
     late_tolerance_days: int
+    normalize_categories: bool
+    category_aliases: dict[str, dict[str, str]]
+
+    @property
+    def category_columns(self) -> list[str]:
+        """Columns whose values are categories: series keys, allowed and aliased columns."""
+        named = [*self.series_keys, *self.allowed_categories, *self.category_aliases]
+        return list(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,9 @@ def _blank(col: str) -> pl.Expr:
 
 
 def _unknown(params: CleanParams) -> pl.Expr:
+    fold = categories.folded_allowed if params.normalize_categories else list
     checks = [
-        pl.col(col).is_in(allowed).not_()
+        pl.col(col).is_in(fold(allowed)).not_()
         for col, allowed in sorted(params.allowed_categories.items())
         if allowed
     ]
@@ -114,9 +127,18 @@ def other_reason(params: CleanParams) -> pl.Expr:
 
 
 def identity_columns(raw: pl.LazyFrame) -> list[str]:
-    """The columns two rows must agree on to be copies: all but file, arrival and parsed date."""
+    """The columns two rows must agree on to be copies: all but file, arrival and parsed date
+    (and the bookkeeping ``__`` columns: categories are compared as normalised)."""
     skip = (SOURCE_COLUMN, ARRIVAL_COLUMN, "date")
-    return [c for c in raw.collect_schema().names() if c not in skip]
+    return [c for c in raw.collect_schema().names() if c not in skip and not c.startswith("__")]
+
+
+def normalised_categories(raw: pl.LazyFrame, params: CleanParams) -> pl.LazyFrame:
+    """``raw`` with its category columns in normal form (:mod:`tasks.data.categories`); with
+    ``preprocessing.normalize_categories=false`` only the aliases, as written, apply."""
+    return categories.normalise(
+        raw, params.category_columns, params.category_aliases, params.normalize_categories
+    )
 
 
 def duplicate_positions(raw: pl.LazyFrame, params: CleanParams) -> pl.Series:
@@ -148,11 +170,13 @@ def duplicate_positions(raw: pl.LazyFrame, params: CleanParams) -> pl.Series:
 
 
 def flag_rows(raw: pl.LazyFrame, params: CleanParams) -> pl.LazyFrame:
-    """Add ``revenue_clean``, ``repaired``, ``is_late`` and ``reason`` to every raw row.
+    """Normalise the category spellings, then add ``revenue_clean``, ``repaired``,
+    ``is_late`` and ``reason`` to every raw row.
 
     Reads ``raw`` once now, narrowly, to find the duplicates (:func:`duplicate_positions`;
     call it where storage errors are handled); the returned plan streams the rest.
     """
+    raw = normalised_categories(raw, params)
     duplicate = pl.col(ROW_INDEX).is_in(duplicate_positions(raw, params).implode())
     late_days = (pl.col(ARRIVAL_COLUMN) - pl.col("date")).dt.total_days()
     reason = pl.coalesce(other_reason(params), pl.when(duplicate).then(pl.lit("duplicate")))
@@ -181,9 +205,15 @@ def quarantine_rows(flagged: pl.LazyFrame, extra_columns: list[str]) -> pl.LazyF
         "unit_price",
         "promo",
     ]
+    present = flagged.collect_schema().names()
+
+    def arrived(c: str) -> pl.Expr:
+        before = f"{categories.RAW_PREFIX}{c}"
+        return (pl.col(before) if before in present else pl.col(c)).cast(pl.String).alias(c)
+
     return flagged.filter(pl.col(REASON).is_not_null()).select(
         pl.col(RAW_DATE_COLUMN).alias("date"),
-        *[pl.col(c).cast(pl.String) for c in [*raw_cols, *extra_columns]],
+        *[arrived(c) for c in [*raw_cols, *extra_columns]],
         pl.col(REASON),
         pl.col(SOURCE_COLUMN),
     )
@@ -221,7 +251,8 @@ def rollup_daily(flagged: pl.LazyFrame, series_keys: list[str]) -> pl.LazyFrame:
 
 
 def row_counts(flagged: pl.LazyFrame) -> pl.LazyFrame:
-    """One row: rows in, kept, quarantined, repaired and late (kept) rows."""
+    """One row: rows in, kept, quarantined; kept rows repaired, late, and with a category
+    spelling normalised."""
     kept = pl.col(REASON).is_null()
     return flagged.select(
         pl.len().cast(pl.Int64).alias("rows_in"),
@@ -229,6 +260,7 @@ def row_counts(flagged: pl.LazyFrame) -> pl.LazyFrame:
         kept.not_().sum().cast(pl.Int64).alias("rows_quarantined"),
         (kept & pl.col("repaired")).sum().cast(pl.Int64).alias("rows_repaired"),
         (kept & pl.col("is_late")).sum().cast(pl.Int64).alias("rows_late"),
+        (kept & pl.col(categories.NORMALISED)).sum().cast(pl.Int64).alias("rows_normalised"),
     )
 
 

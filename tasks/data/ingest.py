@@ -40,7 +40,11 @@ MAX_LISTED = 20  # files named one by one in an error; the rest are counted
 class RawSchemaError(DataError):
     """Raw files do not carry the required columns."""
 
-    fix = "add the missing columns to those files, or move them out of data.input_path"
+    fix = (
+        "if your files name a column differently, map it: data.columns.<column>=<your name> "
+        "(e.g. data.columns.date=order_date); else add the column to those files, or move "
+        "them out of data.input_path"
+    )
 
 
 class UnreadableFilesError(DataError):
@@ -57,6 +61,24 @@ class SourceParams:
     input_path: str
     file_format: str
     extra_columns: list[str]
+    columns: dict[str, str] = field(default_factory=dict)  # contract name -> yours, if different
+
+
+def source_name(column: str, columns: dict[str, str]) -> str:
+    """The name ``column`` of the contract has in the files (``data.columns``)."""
+    return columns.get(column, column)
+
+
+def renaming(file_columns: list[str], columns: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """What to drop and rename so a file with ``file_columns`` speaks the contract's names.
+
+    A column that carries a contract name but is not the one mapped to it (``date`` when
+    ``data.columns.date=order_date``) is dropped, so the mapped one takes its place.
+    """
+    rename = {src: name for name, src in columns.items() if src in file_columns and src != name}
+    sources = set(rename)
+    drop = [c for c in file_columns if c in set(rename.values()) and c not in sources]
+    return drop, rename
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,7 @@ class RawSource:
     fingerprints: list[dict[str, object]]
     digest: str
     extra_columns: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # contract name -> yours, if different
 
     @property
     def files(self) -> list[str]:
@@ -161,8 +184,11 @@ def discover(
     file_format: str,
     wanted_extra: list[str],
     settings: storage.StorageSettings | None = None,
+    columns: dict[str, str] | None = None,
 ) -> RawSource:
     """List, fingerprint and check the raw files under ``input_path`` (local or ``s3://``).
+
+    ``columns`` names the contract columns your files call differently (``data.columns``).
 
     ``settings`` say how to reach object storage; they are not kept in the result (which
     is persisted as a cached task result and must stay free of anything machine-specific).
@@ -170,10 +196,12 @@ def discover(
     Raises
     ------
     RawSchemaError
-        Listing every file that lacks a required column, and which column.
+        Listing every file that lacks a required column, which column and the key that
+        maps it; or a column mapped in ``data.columns`` that no file has.
     UnreadableFilesError
         Listing every file whose footer or header cannot be read (empty, truncated...).
     """
+    columns = dict(columns or {})
     fps = storage.list_fingerprints(input_path, file_format, settings=settings)
     files = [fp.path for fp in fps]
     schemas = _schemas(files, settings)
@@ -190,9 +218,9 @@ def discover(
         assert isinstance(schema, pl.Schema)
         fmt = format_of(path)
         cols = schema.names()
-        missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+        missing = [c for c in REQUIRED_COLUMNS if source_name(c, columns) not in cols]
         if missing:
-            problems.append(f"{path}: missing {missing} (has {cols})")
+            problems.append(f"{path}: {_missing(missing, columns)} (has {cols})")
         layout = tuple((name, str(dtype)) for name, dtype in schema.items())
         layouts.setdefault((fmt, layout), []).append(path)
     if problems:
@@ -200,8 +228,17 @@ def discover(
             f"ingest: {len(problems)} of {len(files)} file(s) under {input_path!r} lack required "
             f"columns {list(REQUIRED_COLUMNS)}:{listed(problems)}"
         )
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     all_cols = {c for (_, layout) in layouts for c, _ in layout}
+    unmatched = {k: v for k, v in columns.items() if k in OPTIONAL_COLUMNS and v not in all_cols}
+    if unmatched:
+        keys = ", ".join(f"data.columns.{k}={v}" for k, v in sorted(unmatched.items()))
+        raise RawSchemaError(
+            f"ingest: {keys}: no file under {input_path!r} has such a column "
+            f"(columns found: {sorted(all_cols)})",
+            fix="set it to one of the columns found, or back to its default "
+            f"(data.columns.{min(unmatched)}={min(unmatched)})",
+        )
+    known = {source_name(c, columns) for c in [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]}
     groups = [
         FileGroup(fmt, paths, [c for c, _ in layout]) for (fmt, layout), paths in layouts.items()
     ]
@@ -211,6 +248,14 @@ def discover(
         fingerprints=[fp.to_dict() for fp in fps],
         digest=storage.digest_fingerprints(fps),
         extra_columns=sorted(c for c in all_cols - known if c in wanted_extra),
+        columns=columns,
+    )
+
+
+def _missing(missing: list[str], columns: dict[str, str]) -> str:
+    """``no column 'order_date' (data.columns.date)``, one per missing contract column."""
+    return ", ".join(
+        f"no column {source_name(c, columns)!r} for {c} (set data.columns.{c})" for c in missing
     )
 
 
@@ -309,7 +354,8 @@ def normalize(
 
 
 def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> pl.LazyFrame:
-    """One lazy frame over every raw file, normalised to the raw contract.
+    """One lazy frame over every raw file, normalised to the raw contract (columns your
+    files name differently renamed to the contract's names first, ``data.columns``).
 
     Collect it inside ``storage.io_errors(source.input_path)`` so that an object-store
     failure names its bucket and key and says whether it is transient.
@@ -317,7 +363,8 @@ def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> 
     with storage.io_errors(source.input_path):
         parts = []
         for g in source.groups:
-            lf = _scan_group(g, settings)
+            drop, rename = renaming(g.columns, source.columns)
+            lf = _scan_group(g, settings).drop(drop).rename(rename)
             parts.append(normalize(lf, lf.collect_schema(), source.extra_columns, g.files))
         lf = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
         RawSales.validate(lf)  # schema-level on a LazyFrame: columns and types, no data pass

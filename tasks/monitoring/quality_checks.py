@@ -13,6 +13,7 @@ from typing import Any
 
 from tasks.data.ingest import REQUIRED_COLUMNS
 from tasks.errors import DataError
+from tasks.monitoring.quality_hints import hint
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -24,16 +25,20 @@ class DataQualityError(DataError):
     """A hard data-quality threshold was breached; the message carries the numbers."""
 
     fix = (
-        "the run directory's quality.json has every check; fix the data, or raise "
-        "monitoring.quality.<check>.hard if the change is expected"
+        "each breach above names its likely cause and the key to set; the run directory's "
+        "quality.json has every check"
     )
 
     def __init__(self, report: dict[str, Any]) -> None:
         self.report = report
-        breaches = hard_breaches(report)
+        breaches = [
+            c["message"] + (f". Likely cause: {c['hint']}" if c.get("hint") else "")
+            for c in report.get("checks", [])
+            if c["level"] == "breach"
+        ]
         super().__init__(
             f"data quality: {len(breaches)} hard threshold(s) breached in run "
-            f"{report.get('run_id')}: " + "; ".join(breaches)
+            f"{report.get('run_id')}:\n  " + "\n  ".join(breaches)
         )
 
     def __reduce__(self) -> tuple[type[DataQualityError], tuple[dict[str, Any]]]:
@@ -171,6 +176,9 @@ def build_checks(
             f"share of {dates['periods']} periods x {ser['count']} series filled in",
         ),
     ]
+    for record in out:
+        if record["level"] != "ok":
+            record["hint"] = hint(record["name"], report)
     return out
 
 

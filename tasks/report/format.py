@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from collections.abc import Iterable, Sequence
 
-from tasks.report import plots
+from tasks.report.image import Image
 
 # Badge colour per level word (``pass`` green, ``warn`` amber, ``fail`` red, ``muted`` grey).
 LEVEL_CLASSES = {
@@ -139,7 +139,7 @@ def note(text: object) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
-def img(image: plots.Image, alt: str) -> str:
+def img(image: Image, alt: str) -> str:
     """An inlined PNG (``data:`` URI) with its display size."""
     return (
         f'<img src="{image.data_uri}" width="{image.width}" height="{image.height}" '
@@ -147,7 +147,7 @@ def img(image: plots.Image, alt: str) -> str:
     )
 
 
-def figure(image: plots.Image, caption: str) -> str:
+def figure(image: Image, caption: str) -> str:
     """An image with its caption."""
     return f"<figure>{img(image, caption)}<figcaption>{esc(caption)}</figcaption></figure>"
 

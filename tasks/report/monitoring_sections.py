@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.report import plots
+from tasks.report import figures
 from tasks.report.format import (
     esc,
     figure,
@@ -391,7 +391,7 @@ def _over_time_figure(over_time: list[dict[str, Any]], check: dict[str, Any]) ->
     points = [(d, r) for r in over_time if (d := _origin(r.get("origin"))) is not None]
     if not points:
         return note("No realised forecast origins to plot.")
-    image = plots.realised_plot(
+    image = figures.realised_plot(
         [d for d, _ in points],
         [r.get("wape") for _, r in points],
         [r.get("bias") for _, r in points],

@@ -5,13 +5,11 @@ same bytes.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 import re
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,13 +20,12 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tasks.report.image import METHOD_LABELS, Image
+
+__all__ = ["METHOD_LABELS", "Image"]
+
 DPI = 144
 CSS_DPI = 96
-METHOD_LABELS = {
-    "model": "model",
-    "seasonal_naive": "seasonal naive",
-    "moving_average": "moving average",
-}
 COLORS = {
     "actual": "#1f2933",
     "model": "#2563eb",
@@ -39,20 +36,6 @@ COLORS = {
 }
 STYLES = {"model": "-", "seasonal_naive": "--", "moving_average": ":"}
 FONT = 9
-
-
-@dataclass(frozen=True)
-class Image:
-    """A rendered plot: PNG bytes plus its display size in CSS pixels."""
-
-    png: bytes
-    width: int
-    height: int
-
-    @property
-    def data_uri(self) -> str:
-        """``data:image/png;base64,...`` for an ``<img src>``."""
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
 def to_image(fig: Figure) -> Image:

@@ -6,7 +6,8 @@ base64 PNG, inline CSS, no scripts, no external URL) and the caller writes it. T
 inputs give the same text; only ``generated_at`` (the date stamp) varies between runs.
 The building blocks (escaping, tables, badges, stylesheet) are in
 :mod:`tasks.report.format`, the monitoring sections (quality checks, drift, realised
-accuracy) in :mod:`tasks.report.monitoring_sections` and the plots in :mod:`tasks.report.plots`.
+accuracy) in :mod:`tasks.report.monitoring_sections` and the plots in :mod:`tasks.report.plots`
+(drawn through the cache of :mod:`tasks.report.figures`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import polars as pl
 
 from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.model.metrics import METHODS, score_methods
+from tasks.report import figures, image
 from tasks.report import monitoring_sections as monitoring
-from tasks.report import plots
 from tasks.report.format import (
     STYLE,
     Safe,
@@ -38,7 +39,7 @@ from tasks.report.format import (
 )
 
 TOP_FEATURES = 15
-METHOD_LABELS = plots.METHOD_LABELS
+METHOD_LABELS = image.METHOD_LABELS
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
 SECTIONS = {  # in page order
     "summary": "Summary",
@@ -218,7 +219,7 @@ def _series_block(
     wapes = ", ".join(f"{METHOD_LABELS[m]} {pct(scores[m]['wape'])}" for m in scores)
     facts = [date_range(shown)] if shown.height else []
     facts += [f"backtest WAPE: {wapes}"] if wapes else ["no backtest rows"]
-    image = plots.series_plot(history, backtest, forecasts, methods)
+    image = figures.series_plot(history, backtest, forecasts, methods)
     alt = f"Actual, backtest and forecast revenue for {series_label(series)}"
     return (
         f'<h3>{esc(series_label(series))} <span class="tag">{esc(why)}</span></h3>'
@@ -314,7 +315,7 @@ def _accuracy_section(inputs: ReportInputs) -> str:
     per_h = inputs.metrics.get("per_horizon", [])
     if per_h:
         steps = [int(r["step"]) for r in per_h]
-        image = plots.horizon_plot(steps, {m: [_wape(r, m) for r in per_h] for m in methods})
+        image = figures.horizon_plot(steps, {m: [_wape(r, m) for r in per_h] for m in methods})
         charts.append(figure(image, "WAPE by horizon step"))
     per_s = inputs.metrics.get("per_segment", [])
     if per_s:
@@ -323,7 +324,7 @@ def _accuracy_section(inputs: ReportInputs) -> str:
             key=lambda p: (-(p[1].get("model") or 0.0), p[0]),
         )
         wide = len(seg) > 8 or max(len(name) for name, _ in seg) > 16
-        image = plots.segment_plot(seg, methods, wide=wide)
+        image = figures.segment_plot(seg, methods, wide=wide)
         chart = figure(image, "WAPE by segment, worst model WAPE first")
         (wide_charts if wide else charts).append(chart)
     per_w = inputs.metrics.get("per_window", [])
@@ -390,7 +391,7 @@ def _features_section(inputs: ReportInputs) -> str:
         return _section("features", '<p class="note">No feature importance recorded.</p>')
     total = sum(v for _, v in pairs) or 1.0
     top = [(name, value / total) for name, value in pairs[:TOP_FEATURES]]
-    image = plots.importance_plot(top)
+    image = figures.importance_plot(top)
     rest = len(pairs) - len(top)
     intro = f"Total gain per feature, top {len(top)} of {len(pairs)}" + (
         f" ({rest} not shown)." if rest else "."
@@ -424,6 +425,11 @@ def _quality_section(inputs: ReportInputs) -> str:
             share(clean.get("rows_repaired")),
         ],
         ["rows late (kept)", num(clean.get("rows_late")), share(clean.get("rows_late"))],
+        [
+            "rows with a category spelling normalised (kept)",
+            num(clean.get("rows_normalised", 0)),
+            share(clean.get("rows_normalised", 0)),
+        ],
     ]
     kept, quarantined = clean.get("rows_kept"), clean.get("rows_quarantined")
     if all(isinstance(v, int) for v in (rows_in, kept, quarantined)):
@@ -579,7 +585,8 @@ def markdown_summary(inputs: ReportInputs, report_uri: str | None = None) -> str
         f"Rows in {num(clean.get('rows_in'))} · kept {num(clean.get('rows_kept'))} · "
         f"quarantined {num(clean.get('rows_quarantined'))}"
         + (f" ({reasons})" if reasons else "")
-        + f" · repaired {num(clean.get('rows_repaired'))} · late {num(clean.get('rows_late'))}",
+        + f" · repaired {num(clean.get('rows_repaired'))} · late {num(clean.get('rows_late'))}"
+        + f" · categories normalised {num(clean.get('rows_normalised', 0))}",
         "",
         *monitoring.markdown_lines(inputs.quality, inputs.drift, inputs.realised),
     ]

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -126,3 +126,15 @@ def start_prefect_server(home: Path, logs: Path, env: dict[str, str]) -> tuple[S
         service.stop()
         raise
     return service, api
+
+
+def object_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """Every key under ``prefix`` in ``bucket`` (a boto3 S3 client), sorted."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def read_object(s3: Any, bucket: str, key: str) -> bytes:
+    """The body of one object."""
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body

@@ -28,7 +28,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from tests.e2e.services import Service, start_prefect_server, wait_for
+from tests.e2e.services import (
+    Service,
+    object_keys,
+    read_object,
+    start_prefect_server,
+    wait_for,
+)
 from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.slow
@@ -116,12 +122,10 @@ class Stack:
         raise AssertionError(f"no manifest for flow run {flow_run_id}\n{self.logs()}")
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+        return object_keys(self.s3, bucket, prefix)
 
     def read(self, bucket: str, key: str) -> bytes:
-        body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
+        return read_object(self.s3, bucket, key)
 
 
 def aws_env(endpoint: str, home: Path) -> dict[str, str]:

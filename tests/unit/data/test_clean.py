@@ -33,7 +33,7 @@ REASON_CASES: dict[str, dict[str, Any]] = {
     "unparsable_date": {"date_raw": "31/02/2024", "date": None},
     "future_date": {"date": D(2024, 1, 5)},  # after its arrival folder 2024-01-01
     "missing_key": {"product_type": " "},
-    "unknown_category": {"region": "North"},
+    "unknown_category": {"region": "mars"},
     "null_revenue": {"revenue": None, "unit_price": None},
     "negative_revenue": {"revenue": -3.0},
     "below_min_revenue": {"revenue": 0.5},
@@ -230,6 +230,7 @@ def test_counts_reconcile(raw_rows: RawRows) -> None:
         "rows_quarantined": 9,
         "rows_repaired": 1,
         "rows_late": 0,
+        "rows_normalised": 0,
     }
     assert c["rows_in"] == c["rows_kept"] + c["rows_quarantined"]
     assert result.quarantine.height == c["rows_quarantined"]

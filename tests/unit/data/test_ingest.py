@@ -211,8 +211,9 @@ def test_missing_required_columns_lists_every_bad_file(tmp_path: Path) -> None:
         ingest.discover(str(tmp_path), "auto", [])
     msg = str(info.value)
     assert "2 of 3 file(s)" in msg
-    assert f"{no_revenue}: missing ['revenue']" in msg
-    assert f"{no_keys}: missing ['region', 'product_type']" in msg
+    assert f"{no_revenue}: no column 'revenue' for revenue (set data.columns.revenue)" in msg
+    assert f"{no_keys}: no column 'region' for region (set data.columns.region), " in msg
+    assert "data.columns.<column>=<your name>" in msg  # the fix names the key
     assert str(good) not in msg
 
 

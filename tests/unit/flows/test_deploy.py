@@ -5,7 +5,6 @@ bridge manifests, the no-build variant, the ECR login step and the Dockerfile.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -24,6 +23,7 @@ from flows.events.trigger import checked_upload
 from flows.ops import deploy
 from tasks.storage import DATA_SUFFIXES
 from tests.support import REPO
+from tests.support.kubernetes import job_container, render_flow_run_job
 
 K8S_VERSION = "1.33"
 REPOSITORY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-forecast"
@@ -73,7 +73,8 @@ def test_prefect_yaml_is_what_prefect_deploy_reads() -> None:
 
     model = PrefectYamlModel.model_validate(prefect_yaml())
     assert [d.name for d in model.deployments] == ["daily", "on-upload"]
-    assert {d.entrypoint for d in model.deployments} == {"flows/sales_forecast.py:sales_forecast"}
+    # a module path: the flow is imported from the installed package, not a file in /app
+    assert {d.entrypoint for d in model.deployments} == {"flows.sales_forecast.sales_forecast"}
     (build,) = model.build or []
     assert "prefect_docker.deployments.steps.build_docker_image" in build
     assert [next(iter(s)) for s in model.push or []] == [
@@ -89,7 +90,8 @@ def test_the_entrypoint_takes_plain_json_parameters() -> None:
     from prefect.flows import load_flow_from_entrypoint
     from prefect.utilities.callables import parameter_schema
 
-    flow = load_flow_from_entrypoint(str(REPO / "flows/sales_forecast.py") + ":sales_forecast")
+    (entrypoint,) = {d["entrypoint"] for d in deployments().values()}
+    flow = load_flow_from_entrypoint(entrypoint)
     assert flow.name == "sales-forecast"
     schema = parameter_schema(flow).model_dump()
     assert {"overrides", "s3_object"} <= set(schema["properties"])
@@ -153,12 +155,8 @@ def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -
 
 def flow_run_job(deployment_name: str) -> dict[str, Any]:
     """The Job manifest a Kubernetes worker builds for a flow run of the deployment."""
-    from unittest.mock import AsyncMock
-
     from prefect.client.schemas.objects import Flow, FlowRun
     from prefect.client.schemas.responses import DeploymentResponse
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
     template = json.loads(deploy.TEMPLATE.read_text())
     deployment = deployments()[deployment_name]
@@ -166,14 +164,9 @@ def flow_run_job(deployment_name: str) -> dict[str, Any]:
     flow = Flow(id=uuid.uuid4(), name="sales-forecast")
     api = DeploymentResponse(id=uuid.uuid4(), name=deployment_name, flow_id=flow.id)
     run = FlowRun(id=uuid.uuid4(), name="brave-fox", flow_id=flow.id, deployment_id=api.id)
-    with temporary_settings({PREFECT_API_URL: "http://prefect-server.prefect:4200/api"}):
-        config = asyncio.run(
-            KubernetesWorkerJobConfiguration.from_template_and_values(
-                template, values, client=AsyncMock()
-            )
-        )
-        config.prepare_for_flow_run(run, deployment=api, flow=flow)
-    return config.job_manifest
+    return render_flow_run_job(
+        template, values, run, api, flow, "http://prefect-server.prefect:4200/api"
+    )
 
 
 @pytest.mark.parametrize("name", ["daily", "on-upload"])
@@ -188,7 +181,7 @@ def test_the_flow_run_job_is_a_valid_kubernetes_job(name: str) -> None:
     assert pod["serviceAccountName"] == "sales-forecast-flow"
     assert pod["restartPolicy"] == "Never"
     assert pod["securityContext"]["runAsNonRoot"] is True
-    (container,) = pod["containers"]
+    container = job_container(job)
     assert container["image"] == IMAGE
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["args"] == ["prefect", "flow-run", "execute"]
@@ -330,13 +323,23 @@ def test_the_dockerfile_is_multi_stage_locked_and_non_root() -> None:
     stages = text.split("\nFROM ")
     assert len(stages) == 3  # preamble, builder, runtime
     builder, runtime = stages[1], stages[2]
-    assert "uv sync --frozen --no-dev" in builder
+    assert "uv sync --frozen --no-dev --no-install-project" in builder
+    # the project is its wheel, installed without resolving dependencies again
+    assert "uv build --wheel" in builder
+    assert "--no-deps /src/dist/sales_forecast-" in builder
     runs = [line for line in runtime.splitlines() if line.startswith("RUN")]
     assert not any("uv" in line.split() or "pip" in line for line in runs)  # no build tools
     assert "COPY --from=builder /app/.venv /app/.venv" in runtime
-    assert "apt-get" not in text
+    # the one system package: LightGBM's OpenMP runtime, in the runtime stage, lists removed
+    assert "apt-get" not in builder
+    installs = [line for line in runtime.splitlines() if "apt-get install" in line]
+    assert [line.split()[-2:] for line in installs] == [["libgomp1", "\\"]]
+    assert "rm -rf /var/lib/apt/lists/*" in runtime
     assert "USER 10001:10001" in runtime
     assert "WORKDIR /app" in runtime
+    copies = [line for line in runtime.splitlines() if line.startswith("COPY")]
+    assert copies == ["COPY --from=builder /app/.venv /app/.venv"]  # no source tree in /app
+    assert "PYTHONPATH" not in runtime
     rules = [r for r in (REPO / ".dockerignore").read_text().splitlines() if r[:1] not in "#"]
     assert rules[0] == "*"  # deny by default: no .venv, .git, data or outputs in the context
-    assert {"!flows/", "!tasks/", "!conf/", "!uv.lock"} <= set(rules)
+    assert {"!flows/", "!tasks/", "!conf/", "!uv.lock", "!README.md"} <= set(rules)

@@ -210,3 +210,25 @@ def test_history_is_appended_idempotently(tmp_path: Any) -> None:
     assert again.to_dicts() == table.to_dicts()
     report = run_report(raw_rows(), run_id="r2", history=again)
     assert report["compared_with_run"] == "r1"
+
+
+def test_a_breach_names_its_likely_cause_and_the_key_to_set(baseline: pl.DataFrame) -> None:
+    report = run_report(_null_revenue(raw_rows()), history=baseline)
+    with pytest.raises(quality.DataQualityError) as err:
+        quality.raise_on_breach(report)
+    assert "map it with data.columns.revenue=<your column>" in str(err.value)
+    assert "raise monitoring.quality.null_rate.hard" in str(err.value)
+    sparse = run_report(
+        _sparse_series(raw_rows()),
+        history=baseline,
+        limits=["monitoring.quality.filled_rate.hard=0.05"],
+    )
+    with pytest.raises(quality.DataQualityError) as filled:
+        quality.raise_on_breach(sparse)
+    text = str(filled.value)
+    assert "filled_rate" in text
+    for key in ("preprocessing.category_aliases", "data.allowed_categories", "data.frequency=1w"):
+        assert key in text
+    assert "raise monitoring.quality.filled_rate.hard" in text
+    hinted = {c["name"] for c in sparse["checks"] if "hint" in c}
+    assert hinted == {c["name"] for c in sparse["checks"] if c["level"] != "ok"}
