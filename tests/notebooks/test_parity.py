@@ -24,6 +24,10 @@ Deliberate differences, each aligned in one visible place below and counted by a
    trains deterministically, and orders the features its own way; the notebook trains with
    LightGBM's default seeds. Two such models differ as much as the notebook's own model
    trained with two seeds: :data:`FORECAST_TOLERANCE` is set from that spread.
+5. **One model or several.** The pipeline serves a combination of candidates (LightGBM
+   members on per-series scaled targets, baselines; :mod:`tasks.model.ensemble`), chosen on
+   the backtest. The notebook's one LightGBM model is compared with the pipeline's LightGBM
+   core (:func:`tasks.chain.train_lightgbm`, the model the candidates are built from).
 
 The same, and checked here: category spelling (the notebook trims and lower-cases
 ``region`` and ``product_type`` before keeping the known values; so does the pipeline's
@@ -88,8 +92,12 @@ def pipeline_clean(cfg: conf.AppConfig) -> clean.CleanResult:
 def aligned(before_run: NotebookRun) -> dict[str, pl.DataFrame]:
     """The pipeline's panel, features and forecasts with the differences aligned."""
     cfg = app_config(before_run.data, [*SMALL, *ALIGN])
-    run = chain.run(plan.chain_params(cfg))
-    return {"panel": run.panel.panel, "features": run.features, "forecast": run.forecasts}
+    params = plan.chain_params(cfg)
+    _, panel = chain.prepare(params)
+    frame = chain.features(panel.panel, params.features)
+    model = chain.train_lightgbm(frame, params.features, params.train)
+    forecast = chain.forecast_lightgbm(model, panel.panel, params.features, params.forecast)
+    return {"panel": panel.panel, "features": frame, "forecast": forecast}
 
 
 def as_pandas(frame: pl.DataFrame, columns: list[str]) -> pd.DataFrame:
