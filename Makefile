@@ -78,13 +78,16 @@ lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .import_linter_cache
 
-.PHONY: bench bench-install
+.PHONY: bench bench-install bench-accuracy
 bench-install: $(UV) ## install the benchmark extras (pandas, mlforecast) from uv.lock
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 
 bench: bench-install ## benchmarks (1M and 10M rows by default): BENCH_ARGS="--sizes 1e6 1e7 --include-100m", see benchmarks/README.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-accuracy: bench-install ## accuracy benchmark: 4 data sets x baselines, statsforecast, mlforecast, ours, ensemble (ACC_ARGS="--datasets synthetic")
+	$(BIN)/python -m benchmarks.accuracy $(ACC_ARGS)
 
 # Deployment: see README.md, "Deploy". prefect.yaml reads SALES_LANDING_BUCKET,
 # SALES_LANDING_PREFIX, SALES_OUTPUT_PATH (and IMAGE_REPOSITORY to build) from the environment.
@@ -104,7 +107,7 @@ deploy: install ## build + push the image (Docker engine, IMAGE_REPOSITORY) and 
 deploy-no-build: install ## register the deployments without building: IMAGE=repo:tag (pushed), or POOL=<process pool> WORKDIR=$$PWD
 	$(BIN)/python -m flows.deploy deploy --no-build --pool $(POOL) $(if $(IMAGE),--image $(IMAGE)) $(if $(WORKDIR),--workdir $(WORKDIR))
 
-bridge: install ## run the S3 -> Prefect event bridge here (SALES_BRIDGE_QUEUE_URL, SALES_LANDING_PREFIX, PREFECT_API_URL)
+bridge: install ## run the S3 -> Prefect event bridge here (SALES_BRIDGE_QUEUE_URL, SALES_LANDING_BUCKET, SALES_LANDING_PREFIX, PREFECT_API_URL)
 	$(BIN)/python -m flows.bridge
 
 image: ## optional: build the image without a Docker engine (buildah; needs the base image's registry)

@@ -13,13 +13,14 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
-from tasks.data.aggregate import check_frequency
+from flows import config_checks
 from tasks.data.clean import CleanParams
 from tasks.data.ingest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
+from tasks.errors import ConfigError
 from tasks.model.backtest import BacktestParams
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
 from tasks.monitoring.drift import DriftParams
@@ -111,7 +112,8 @@ class FeaturesConfig:
 
 @dataclass
 class LightGBMHyperparameters:
-    """LightGBM parameters; a mistyped name fails composition instead of being ignored."""
+    """LightGBM parameters. Others are added with ``+model.hyperparameters.<name>=<value>``;
+    every name and value is checked against LightGBM's own (:mod:`tasks.model.hyperparameters`)."""
 
     objective: str = "tweedie"
     learning_rate: float = 0.05
@@ -161,6 +163,7 @@ class OutputConfig:
 
     cache: bool = True
     result_storage: str = "${data.output_path}/cache"
+    cache_key_block: str | None = None  # Secret block with the cache's HMAC key (a name only)
     task_retries: int = 3
     task_retry_delay_seconds: float = 2.0
     report_top_n: int = 3  # series plotted in report.html, by total revenue
@@ -292,16 +295,23 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:
-    """Resolve interpolations and turn a composed config into typed dataclasses."""
+    """Resolve interpolations, turn a composed config into typed dataclasses and check values.
+
+    Raises
+    ------
+    ConfigError
+        Listing every value that breaks its rule (:mod:`flows.config_checks`), with the
+        key, the value, the rule and an example fix; nothing has been read or written yet.
+    """
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, AppConfig):
         raise TypeError(f"composed config is {type(obj).__name__}, expected AppConfig")
-    check_frequency(obj.data.frequency)
     if obj.data.builtin not in BUILTIN_DATASETS:
-        raise ValueError(
+        raise ConfigError(
             f"data.builtin={obj.data.builtin!r} is not one of {BUILTIN_DATASETS} (null: no "
             "built-in data set; read data.input_path as it is)"
         )
+    config_checks.check(obj, generator_spec)
     return obj
 
 
@@ -365,19 +375,23 @@ def feature_spec(cfg: AppConfig) -> FeatureSpec:
 
 
 def horizon(cfg: AppConfig) -> int:
-    """``forecast.horizon``, or the default for ``data.frequency`` when unset."""
-    return cfg.forecast.horizon or DEFAULT_HORIZON[cfg.data.frequency]
+    """``forecast.horizon``, or the default for ``data.frequency`` when unset (null)."""
+    h = cfg.forecast.horizon
+    return DEFAULT_HORIZON[cfg.data.frequency] if h is None else h
 
 
 def backtest_params(cfg: AppConfig) -> BacktestParams:
     """Backtest settings, with per-frequency season length and moving-average window."""
-    season = cfg.evaluation.season_length or DEFAULT_SEASON[cfg.data.frequency]
+    e = cfg.evaluation
+    season = DEFAULT_SEASON[cfg.data.frequency] if e.season_length is None else e.season_length
     return BacktestParams(
         horizon=horizon(cfg),
-        windows=cfg.evaluation.backtest_windows,
+        windows=e.backtest_windows,
         season_length=season,
-        moving_average_window=cfg.evaluation.moving_average_window or season,
-        segment_by=cfg.evaluation.segment_by,
+        moving_average_window=season
+        if e.moving_average_window is None
+        else e.moving_average_window,
+        segment_by=e.segment_by,
     )
 
 
@@ -395,14 +409,46 @@ def extra_columns(cfg: AppConfig) -> list[str]:
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
     """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
 
-    Keys this code no longer knows are an error naming ``where`` the text came from.
+    Keys this code no longer knows are an error naming ``where`` the text came from, and so
+    is any ``${...}``: a resolved config has none, and resolving one from a stored file
+    would let whoever wrote it read this process's environment (``oc.env``). Extra LightGBM
+    parameters under ``model.hyperparameters`` (added with ``+``) are kept.
     """
     try:
         loaded = OmegaConf.create(text)
-        node = OmegaConf.merge(OmegaConf.structured(AppConfig), loaded)
+        interpolated = interpolation_in(loaded)
+        if interpolated is None:
+            base = OmegaConf.structured(AppConfig)
+            with open_dict(base.model.hyperparameters):
+                node = OmegaConf.merge(base, loaded)
     except Exception as exc:
         raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
+    if interpolated is not None:
+        raise ValueError(
+            f"config at {where} holds an interpolation at {interpolated}: a resolved config "
+            "has none; it is not loaded (rewrite the file from the run's config.yaml)"
+        )
     return to_app_config(node)  # type: ignore[arg-type]
+
+
+def interpolation_in(node: Any, path: str = "") -> str | None:
+    """The dotted path of the first ``${...}`` value in an OmegaConf ``node``, or None."""
+    if isinstance(node, DictConfig):
+        keys: list[Any] = list(node.keys())
+    elif isinstance(node, ListConfig):
+        keys = list(range(len(node)))
+    else:
+        return None
+    for key in keys:
+        where = f"{path}.{key}" if path else str(key)
+        if OmegaConf.is_interpolation(node, key):
+            return where
+        if OmegaConf.is_missing(node, key):
+            continue
+        found = interpolation_in(node[key], where)
+        if found is not None:
+            return found
+    return None
 
 
 def load_comparable(

@@ -24,12 +24,19 @@ PREFECT_DEFAULTS = {
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
-    """Run the ``sales-forecast`` flow with this job's overrides."""
-    from flows.config import to_app_config
-    from flows.sales_forecast import sales_forecast
+    """Run the ``sales-forecast`` flow with this job's overrides.
 
-    to_app_config(cfg)  # fail on bad values (e.g. an unknown frequency) before Prefect starts
-    sales_forecast(overrides=list(HydraConfig.get().overrides.task))
+    A bad config value, bad data or a storage failure ends the command with one short
+    block on stderr and a non-zero exit code (:mod:`flows.cli_errors`).
+    """
+    from flows.cli_errors import reported_errors
+    from flows.config import to_app_config
+
+    with reported_errors():
+        to_app_config(cfg)  # every bad value, before Prefect starts or anything is read
+        from flows.sales_forecast import sales_forecast
+
+        sales_forecast(overrides=list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
-from flows.events.trigger import upload_overrides
+from flows.events import trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
-from tasks.model.backtest import BacktestResult
+from tasks.model.backtest import BacktestResult, check_history
 from tasks.model.train import TrainedModel
 from tasks.monitoring import drift
 from tasks.report import render as report
@@ -27,6 +27,7 @@ from tasks.stages import (
     forecast_task,
     generate_task,
     ingest_task,
+    no_clean_rows_task,
     prepare_aus_retail_task,
     train_task,
 )
@@ -37,18 +38,23 @@ forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 
 
 @flow(name="sales-forecast", log_prints=False)
-def sales_forecast(
+def sales_forecast(  # noqa: PLR0915 (the flow becomes a short list of steps over a run plan next)
     overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
 
-    ``s3_object`` (``{"bucket": ..., "key": ...}``, from an upload event) makes the run read
-    the landing prefix that holds that object.
+    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``, from an upload event) makes
+    the run read the landing prefix that holds that object; it is checked against the
+    landing allow-list before anything else, and reaches the config only as data.
     """
+    upload = None
     if s3_object is not None:
-        overrides = upload_overrides(s3_object, overrides or [])
+        upload = trigger.checked_upload(s3_object, trigger.landing_from_env())
+        overrides = trigger.upload_overrides(upload, overrides or [])
     node = conf.compose_config(overrides)
     cfg = conf.to_app_config(node)
+    if upload is not None:
+        trigger.check_composed(upload, overrides or [], cfg.data.input_path)
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     run = publish.RunInfo(
@@ -66,7 +72,12 @@ def sales_forecast(
         overrides or [],
     )
     store = storage.StorageSettings.from_config(cfg.storage)  # endpoint, region, block name
-    steps = Steps(cfg.output.result_storage, refresh=not cfg.output.cache, settings=store)
+    steps = Steps(
+        cfg.output.result_storage,
+        refresh=not cfg.output.cache,
+        settings=store,
+        key_block=cfg.output.cache_key_block,
+    )
     spec = conf.feature_spec(cfg)
     params = conf.hyperparameters(cfg)
     seed = cfg.random_seed
@@ -84,6 +95,8 @@ def sales_forecast(
         ingest_task, cfg.data.input_path, cfg.data.file_format, conf.extra_columns(cfg), store
     )
     cleaned = steps.run(clean_task, source, conf.clean_params(cfg), store)
+    if cleaned.daily.height == 0:  # all quarantined: keep the rows in the run dir, say why
+        steps.run(no_clean_rows_task, cleaned, run.run_dir, store)
     panel = steps.run(
         aggregate_task,
         cleaned.daily,
@@ -92,6 +105,7 @@ def sales_forecast(
         cfg.preprocessing.missing_periods,
         cfg.preprocessing.drop_incomplete_periods,
     )
+    check_history(panel.panel, spec, bt_params)  # too short fails here, before training
     target = alert_target(cfg, run)
     quality = None
     if cfg.monitoring.enabled:  # fails the run here, before training, on a hard breach
@@ -132,7 +146,7 @@ def sales_forecast(
             steps=steps.records,
             series_keys=list(cfg.data.series_keys),
         ),
-        "trigger": s3_object,
+        "trigger": upload.as_dict() if upload else None,
     }
     config_yaml = conf.resolved_yaml(node)
 
@@ -227,7 +241,10 @@ def decide(
     out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
     store = storage.StorageSettings.from_config(cfg.storage)
     for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        champ = steps.run(release.champion_task, out, model_name, store)
+        found = steps.run(release.champion_task, out, model_name, store)
+        # A damaged champion is judged as none; a passing model replaces it.
+        damaged = found if isinstance(found, release.DamagedChampion) else None
+        champ = None if isinstance(found, release.DamagedChampion) else found
         champ_cfg, problem, champ_metrics = None, None, None
         if champ is not None:
             name = f"champion {champ.version}"
@@ -242,14 +259,16 @@ def decide(
                 champ_cfg.model.num_boost_round,
                 champ_cfg.random_seed,
             ).metrics
+        expected = champ.version if champ else (damaged.version if damaged else None)
         gate = steps.run(
             release.gate_task,
             backtest.metrics,
             cfg.evaluation.min_improvement,
             cfg.evaluation.max_regression,
-            champ.version if champ else None,
+            expected,
             champ_metrics,
             problem,
+            damaged.problem if damaged else None,
         )
         metrics = {**backtest.metrics, "gate": gate}
         if attempt == 0:
@@ -258,8 +277,11 @@ def decide(
                 release.register_task,
                 *(out, model_name, version, model, metrics, config_yaml, registered, store),
             )
-        expected = champ.version if champ else None
-        promotion = steps.run(release.promote_task, out, model_name, version, gate, expected, store)
+        promotion = steps.run(
+            release.promote_task,
+            *(out, model_name, version, gate, expected, store),
+            replace_damaged=damaged is not None and damaged.version is None,
+        )
         if not promotion.stale:
             break
     comparable = champ_cfg if problem is None else None

@@ -19,11 +19,15 @@ class Steps:
     """Runs tasks in order and records each one's final state and wall time."""
 
     def __init__(
-        self, storage_path: str, refresh: bool, settings: storage.StorageSettings | None = None
+        self,
+        storage_path: str,
+        refresh: bool,
+        settings: storage.StorageSettings | None = None,
+        key_block: str | None = None,
     ) -> None:
         self.records: dict[str, dict[str, Any]] = {}
         self._options: dict[str, Any] = {
-            "result_storage": result_storage(storage_path, settings),
+            "result_storage": result_storage(storage_path, settings, key_block),
             "refresh_cache": refresh,
         }
 

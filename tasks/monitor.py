@@ -9,8 +9,9 @@ The computations are pure (:mod:`tasks.monitoring.quality`, :mod:`tasks.monitori
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -22,8 +23,10 @@ from tasks.model import train
 from tasks.monitoring import drift, quality, realised
 from tasks.monitoring import store as monitoring_store
 from tasks.stages import IO_RETRY
+from tasks.storage import state
 
 Settings = storage.StorageSettings | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,12 @@ def quality_task(
     leaves its ``quality.json`` in its (manifest-less, so incomplete) run directory.
     """
     logger = get_run_logger()
-    history = monitoring_store.read_table(
-        history_root, monitoring_store.QUALITY_HISTORY, settings=settings
+    name = monitoring_store.QUALITY_HISTORY
+    history = healed(
+        history_root,
+        name,
+        settings,
+        lambda: monitoring_store.read_table(history_root, name, settings=settings),
     )
     report = quality.quality_report(
         target.run_id, cleaned, panel, params, history, cleaned.null_counts
@@ -122,11 +129,15 @@ def drift_task(
 ) -> dict[str, Any] | None:
     """PSI of the latest ``window`` periods against the champion's training profile."""
     logger = get_run_logger()
-    profile = (
-        monitoring_store.load_profile(reference_folder, settings=settings)
-        if reference_folder
-        else None
-    )
+    try:
+        profile = (
+            monitoring_store.load_profile(reference_folder, settings=settings)
+            if reference_folder
+            else None
+        )
+    except state.CorruptStateError as exc:
+        logger.warning("drift: not measured: %s", exc)
+        return None
     if profile is None:
         logger.info("drift: no reference profile (no champion yet, or one without a profile)")
         return None
@@ -172,7 +183,11 @@ def realised_task(
     logger = get_run_logger()
     since = dt.date.today() - dt.timedelta(days=int(accuracy["max_forecast_age_days"]))
     published = monitoring_store.read_serving_history(
-        output_path, target.model_name, since=since, settings=settings
+        output_path,
+        target.model_name,
+        since=since,
+        on_damaged=lambda exc: logger.warning("realised accuracy: skipped %s", exc),
+        settings=settings,
     )
     new_pairs = (
         realised.realised_pairs(
@@ -181,18 +196,24 @@ def realised_task(
         if published is not None
         else None
     )
+    name, keys = monitoring_store.REALISED_HISTORY, ["run_id", *series_keys, "date"]
     history: pl.DataFrame | None
     if new_pairs is not None and new_pairs.height:
-        history = monitoring_store.append_table(
+        pairs = new_pairs
+        history = healed(
             history_root,
-            monitoring_store.REALISED_HISTORY,
-            new_pairs,
-            ["run_id", *series_keys, "date"],
-            settings=settings,
+            name,
+            settings,
+            lambda: monitoring_store.append_table(
+                history_root, name, pairs, keys, settings=settings
+            ),
         )
     else:
-        history = monitoring_store.read_table(
-            history_root, monitoring_store.REALISED_HISTORY, settings=settings
+        history = healed(
+            history_root,
+            name,
+            settings,
+            lambda: monitoring_store.read_table(history_root, name, settings=settings),
         )
     if history is None or history.height == 0:
         logger.info("realised accuracy: no served forecast has been realised yet")
@@ -217,6 +238,22 @@ def realised_task(
         logger.warning("realised accuracy: emitted %s", emitted)
     metrics = realised.realised_metrics(history, str(accuracy["segment_by"]))
     return {"metrics": metrics, "check": check}
+
+
+def healed(root: str, name: str, settings: Settings, action: Callable[[], T]) -> T:
+    """``action()`` (a read or append of a history table); if the table is damaged, set it
+    aside (renamed, never deleted), log a warning naming it, and do ``action`` again."""
+    try:
+        return action()
+    except state.CorruptStateError as exc:
+        moved = monitoring_store.set_aside_table(root, name, settings=settings)
+        get_run_logger().warning(
+            "monitoring: %s is damaged (%s); kept as %s, a new history starts with this run",
+            exc.path,
+            exc.problem,
+            moved or "(already replaced by another run)",
+        )
+        return action()
 
 
 def _fmt(value: float | None) -> str:

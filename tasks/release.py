@@ -7,10 +7,10 @@ location) that another run may have moved since. The I/O ones retry transient er
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -22,6 +22,7 @@ from tasks.model.gate import gate as gate_decision
 from tasks.registry import serving
 from tasks.report import render as report
 from tasks.stages import IO_RETRY
+from tasks.storage import state
 
 SUMMARY_KEY = "sales-forecast-summary"
 SEGMENTS_KEY = "sales-forecast-segments"
@@ -39,6 +40,18 @@ class ChampionModel:
 
 
 @dataclass(frozen=True)
+class DamagedChampion:
+    """A champion that cannot be used, and why (the error names the file and the repair).
+
+    ``version`` is the version ``champion.json`` names, ``None`` when ``champion.json``
+    itself is unreadable.
+    """
+
+    version: str | None
+    problem: str
+
+
+@dataclass(frozen=True)
 class Promotion:
     """What the registry did with this run's version."""
 
@@ -52,22 +65,23 @@ class Promotion:
 @task(name="read-champion", **UNCACHED, **IO_RETRY)
 def champion_task(
     output_path: str, model_name: str, settings: storage.StorageSettings | None = None
-) -> ChampionModel | None:
-    """The current champion's config and model, or None before the first promotion."""
+) -> ChampionModel | DamagedChampion | None:
+    """The current champion's config and model (each file checked against its SHA-256),
+    a :class:`DamagedChampion` when it cannot be used, or None before the first promotion."""
     logger = get_run_logger()
-    current = registry.champion(output_path, model_name, settings=settings)
+    try:
+        current = registry.champion(output_path, model_name, settings=settings)
+    except state.CorruptStateError as exc:
+        logger.warning("champion unusable: %s", exc)
+        return DamagedChampion(None, str(exc))
     if current is None:
         logger.info("champion: none yet for %s", model_name)
         return None
-    folder = registry.version_path(output_path, model_name, current.version)
-    text = registry.read_model_text(output_path, model_name, current.version, settings=settings)
-    config_yaml = storage.read_text(storage.join(folder, "config.yaml"), settings=settings)
-    manifest = json.loads(
-        storage.read_text(storage.join(folder, "manifest.json"), settings=settings)
-    )
-    if "model" not in manifest:
-        raise ValueError(f"champion {current.version} at {folder}: manifest.json has no 'model'")
-    model = train.model_from_text(text, manifest["model"])
+    try:
+        loaded = load_champion(output_path, model_name, current.version, settings)
+    except state.CorruptStateError as exc:
+        logger.warning("champion %s unusable: %s", current.version, exc)
+        return DamagedChampion(current.version, str(exc))
     logger.info(
         "champion: %s (%s by %s: %s)",
         current.version,
@@ -75,7 +89,45 @@ def champion_task(
         current.actor,
         current.reason,
     )
-    return ChampionModel(current.version, config_yaml, model, storage.uri(folder))
+    return loaded
+
+
+def load_champion(
+    output_path: str, model_name: str, version: str, settings: storage.StorageSettings | None
+) -> ChampionModel:
+    """A registered version's config and model, every file verified against ``version.json``.
+
+    Raises
+    ------
+    state.CorruptStateError
+        A file is missing, changed since registration, or unusable (names it and the fix).
+    """
+    folder = registry.version_path(output_path, model_name, version)
+    fix = registry.repair_advice(output_path, model_name, version, settings=settings)
+
+    def text(name: str) -> str:
+        data = registry.read_version_file(output_path, model_name, version, name, settings=settings)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            path = storage.join(folder, name)
+            raise state.CorruptStateError(path, "not UTF-8 text", fix, f"registry {name}") from exc
+
+    model_text, config_yaml = text("model.txt"), text("config.yaml")
+    path, what = storage.join(folder, "manifest.json"), "registry manifest"
+    manifest = state.check_object(
+        state.parse_json(text("manifest.json").encode(), path, what=what, fix=fix),
+        path,
+        what=what,
+        fix=fix,
+        required={"model": dict},
+    )
+    try:
+        model = train.model_from_text(model_text, manifest["model"])
+    except (ValueError, lgb.basic.LightGBMError) as exc:
+        where, what = storage.join(folder, "model.txt"), "registry model"
+        raise state.CorruptStateError(where, f"LightGBM cannot use it: {exc}", fix, what) from exc
+    return ChampionModel(version, config_yaml, model, storage.uri(folder))
 
 
 @task(name="gate", **UNCACHED)
@@ -86,8 +138,14 @@ def gate_task(
     champion_version: str | None,
     champion_metrics: dict[str, Any] | None,
     champion_problem: str | None = None,
+    champion_unusable: str | None = None,
 ) -> dict[str, Any]:
-    """The promotion decision against seasonal naive and the re-scored champion."""
+    """The promotion decision against seasonal naive and the re-scored champion.
+
+    ``champion_problem`` (the champion is not comparable) fails the gate.
+    ``champion_unusable`` (the champion's files are damaged) does not: the model is judged
+    against the baselines alone, so a healthy model can replace a champion nobody can load.
+    """
     champion = (
         {"version": champion_version, "metrics": champion_metrics}
         if champion_version is not None and champion_metrics is not None
@@ -101,6 +159,11 @@ def gate_task(
             "reasons": [*decision["reasons"], champion_problem],
             "champion": {"version": champion_version, "wape": None},
         }
+    if champion_unusable is not None:  # not compared: no "champion" entry
+        kept = [r for r in decision["reasons"] if not r.startswith("no champion yet")]
+        judged = f"champion unusable, judged against the baselines only: {champion_unusable}"
+        unusable = {"version": champion_version, "problem": champion_unusable}
+        decision = {**decision, "reasons": [*kept, judged], "champion_unusable": unusable}
     get_run_logger().info(
         "gate: %s: %s", "passed" if decision["passed"] else "failed", "; ".join(decision["reasons"])
     )
@@ -143,8 +206,10 @@ def promote_task(
     gate: dict[str, Any],
     expected: str | None,
     settings: storage.StorageSettings | None = None,
+    replace_damaged: bool = False,
 ) -> Promotion:
-    """Promote ``version`` if its gate passed and the champion is still ``expected``."""
+    """Promote ``version`` if its gate passed and the champion is still ``expected``
+    (``replace_damaged``: or ``champion.json`` is still unreadable)."""
     logger = get_run_logger()
     reason = "; ".join(gate["reasons"])
     if not gate["passed"]:
@@ -165,8 +230,11 @@ def promote_task(
         actor="sales-forecast",
         reason=reason,
         expected=expected,
+        replace_damaged=replace_damaged,
         settings=settings,
     )
+    if result.replaced is not None:
+        logger.warning("promote: replaced a damaged champion.json (%s)", result.replaced)
     stale = not result.promoted and result.current != version
     if stale:
         logger.warning(
@@ -202,6 +270,8 @@ def serve_task(
         settings=settings,
     )
     logger = get_run_logger()
+    if "replaced_damaged" in pointer:
+        logger.warning("serve: replaced a damaged pointer: %s", pointer["replaced_damaged"])
     if pointer["latest"]:
         logger.info(
             "serve: %d rows from %s at %s", pointer["rows"], model_version, pointer["latest_uri"]

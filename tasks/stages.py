@@ -17,7 +17,7 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
 from tasks import storage
-from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer
+from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer, UntrustedRecordError
 from tasks.data import aggregate, clean, ingest
 from tasks.data.schemas import CleanDaily, Forecasts, Panel, Quarantine, validate
 from tasks.data.schemas import Features as FeaturesSchema
@@ -36,9 +36,13 @@ def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> boo
     other ``OSError``. Permanent (fail at once): no such bucket/key, access denied, other
     4xx, missing local files, permissions, and every non-I/O error. The classification of
     botocore/s3fs/aiohttp/Polars errors is :func:`tasks.storage.is_transient_error`.
+    A cached result rejected while it was read (replaced after Prefect found it) is retried
+    too: the retry finds no valid record and recomputes.
     """
     try:
         state.result(raise_on_failure=True)
+    except UntrustedRecordError:
+        return True
     except Exception as exc:
         return storage.is_transient_error(exc)
     return False
@@ -116,10 +120,16 @@ def clean_task(
     """Stream the raw rows: quarantine bad rows with a reason, roll up the rest per day."""
     logger = get_run_logger()
     with storage.io_errors(source.input_path):
-        flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
-        result, (nulls_frame,) = clean.collect(
-            flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
-        )
+        try:  # both passes read every row: a corrupt file shows here
+            flagged = clean.flag_rows(ingest.scan(source, storage_settings), params)
+            result, (nulls_frame,) = clean.collect(
+                flagged, params, source.extra_columns, [quality.null_counts_plan(flagged)]
+            )
+        except pl.exceptions.PolarsError as exc:
+            if storage.storage_error(exc, source.input_path) is None:  # a corrupt file? name it
+                bad = ingest.unreadable_files(source, storage_settings)
+                ingest.raise_unreadable(source.input_path, len(source.files), bad)
+            raise
     daily, quarantine, counts = result.daily, result.quarantine, result.counts
     validate(daily, CleanDaily, stage="clean", source=source.input_path, keys=params.series_keys)
     validate(quarantine, Quarantine, stage="clean", source=source.input_path, unique_on_keys=False)
@@ -138,6 +148,19 @@ def clean_task(
     return clean.CleanResult(
         daily=daily, quarantine=quarantine, counts={**counts, **by_reason}, null_counts=nulls
     )
+
+
+@task(name="no-clean-rows", cache_policy=NO_CACHE, **IO_RETRY)
+def no_clean_rows_task(
+    cleaned: clean.CleanResult,
+    run_dir: str,
+    storage_settings: storage.StorageSettings | None = None,
+) -> None:
+    """Every row was quarantined: write the run's ``quarantine.parquet``, then fail with
+    the counts by reason (the run directory has no manifest: the run is incomplete)."""
+    path = storage.join(run_dir, "quarantine.parquet")
+    storage.write_parquet_atomic(path, cleaned.quarantine, settings=storage_settings)
+    raise clean.no_clean_rows(cleaned.counts, path)
 
 
 @task(name="aggregate", **CACHED)

@@ -1,9 +1,11 @@
-"""Session-wide test settings: an isolated Prefect home, one Prefect test server, shared data."""
+"""Session-wide test settings: an isolated Prefect home, one Prefect test server, shared data,
+a canary; the small run configuration is ``tests.support.SMALL``."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,3 +39,15 @@ def prefect_server() -> Iterator[None]:
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Generated data sets shared by the flow tests (generated once per session)."""
     return tmp_path_factory.mktemp("data")
+
+
+CANARY_VAR = "SALES_TEST_CANARY"
+
+
+@pytest.fixture
+def canary(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fake secret in ``$SALES_TEST_CANARY``: if any outside ``${oc.env:...}`` string were
+    resolved, this value would show up where the tests look for it (it must not)."""
+    value = f"CANARY-{uuid.uuid4().hex}"
+    monkeypatch.setenv(CANARY_VAR, value)
+    return value

@@ -7,8 +7,10 @@ Settings come from the environment (see :class:`flows.events.notifications.Bridg
 Delivery: a message is deleted only after the Prefect API accepted its events (HTTP 2xx on
 ``POST /events``); if that fails, the message stays in the queue and comes back after its
 visibility timeout, and the bridge waits for the API before it receives again. A message
-that is not an S3 notification is logged and parked: moved to the parking queue when one
-is configured, otherwise left for the queue's redrive policy (dead-letter queue).
+that is not an S3 notification, or whose bucket, key, ETag or other value breaks the rules
+of :mod:`flows.events.landing`, emits nothing: it is logged (values escaped and cut short) and
+parked: moved to the parking queue when one is configured, otherwise left for the queue's
+redrive policy (dead-letter queue).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import boto3
 import httpx
 
+from flows.events.landing import shown
 from flows.events.notifications import (
     BadMessageError,
     BridgeSettings,
@@ -42,6 +45,7 @@ logger = logging.getLogger("sales_forecast.bridge")
 Emit = Callable[[list[dict[str, Any]]], None]
 MIN_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
+BODY_PREVIEW_CHARS = 80  # of a bad message's body in the log; the parked copy is whole
 
 
 class Bridge:
@@ -122,11 +126,11 @@ class Bridge:
         if parking is None:
             logger.error(
                 "bad message %s (receive %s): %s; left in the queue for its redrive policy "
-                "(dead-letter queue); body starts %r",
+                "(dead-letter queue); body starts %s",
                 message_id,
                 receives,
                 reason,
-                message.get("Body", "")[:200],
+                shown(message.get("Body", ""), BODY_PREVIEW_CHARS),
             )
             return
         self.sqs.send_message(
@@ -235,11 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     emit, ready = prefect_emitter()
     bridge = Bridge(settings, sqs_client(settings), emit, ready)
     logger.info(
-        "bridge: queue %s, landing s3://%s/%s, suffixes %s",
+        "bridge: queue %s, landing bucket(s) %s, prefix %s, suffixes %s",
         settings.queue_url,
-        settings.bucket or "*",
-        settings.prefix,
-        ",".join(settings.suffixes),
+        ",".join(settings.landing.buckets),
+        settings.landing.prefix,
+        ",".join(settings.landing.suffixes),
     )
     bridge.run(stop, args.max_polls)
     logger.info("bridge stopped: %s", bridge.counts)

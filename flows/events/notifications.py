@@ -2,9 +2,13 @@
 
 An SQS message body is an S3 notification (``{"Records": [...]}``), the same wrapped in an
 SNS envelope, or the ``s3:TestEvent`` that S3 sends when notifications are configured.
-Each new object under the landing prefix with an allowed suffix becomes one Prefect event
-whose id is ``uuid5(bucket/key/etag)``: the same object delivered twice is the same event,
-which the Prefect server de-duplicates, so it starts one flow run.
+Every value of a record that the event carries (bucket, key, ETag, size, event name and
+time, sequencer) is checked by :mod:`flows.events.landing` first: a record that breaks S3's rules
+or this project's (``$``, ``..``, control characters, an over-long key, ...) makes the
+message bad, so it is parked and emits nothing. Each new object in a landing bucket, under
+the landing prefix, with an allowed suffix becomes one Prefect event whose id is
+``uuid5(bucket/key/etag)``: the same object delivered twice is the same event, which the
+Prefect server de-duplicates, so it starts one flow run.
 """
 
 from __future__ import annotations
@@ -16,6 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
+
+from flows.events.landing import (
+    Landing,
+    UnsafeValueError,
+    check_bucket,
+    check_etag,
+    check_event_name,
+    check_hex,
+    check_key,
+    check_size,
+    shown,
+)
 
 EVENT_NAME = "aws.s3.object.created"
 EVENT_NAMESPACE = uuid.UUID("5c1e3f0a-8d2b-5b8e-9a57-3f0c2d6e4b11")  # fixed: ids stay stable
@@ -35,9 +51,7 @@ class BridgeSettings:
     """What the bridge reads, what it lets through, and how it polls."""
 
     queue_url: str
-    prefix: str
-    bucket: str | None = None
-    suffixes: tuple[str, ...] = DEFAULT_SUFFIXES
+    landing: Landing
     endpoint_url: str | None = None
     region: str | None = None
     parking_queue_url: str | None = None
@@ -48,18 +62,20 @@ class BridgeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeSettings:
         """Settings from ``SALES_BRIDGE_*``/``SALES_LANDING_*`` variables; names what is missing."""
-        missing = [k for k in ("SALES_BRIDGE_QUEUE_URL", "SALES_LANDING_PREFIX") if not env.get(k)]
+        missing = [
+            k
+            for k in ("SALES_BRIDGE_QUEUE_URL", "SALES_LANDING_BUCKET", "SALES_LANDING_PREFIX")
+            if not env.get(k)
+        ]
         if missing:
-            raise ValueError(f"s3 bridge: set {' and '.join(missing)}")
+            raise ValueError(f"s3 bridge: set {', '.join(missing)}")
         raw_suffixes = env.get("SALES_BRIDGE_SUFFIXES") or ",".join(DEFAULT_SUFFIXES)
         suffixes = tuple(s.strip() for s in raw_suffixes.split(",") if s.strip())
         if not suffixes or not all(s.startswith(".") for s in suffixes):
             raise ValueError(f"SALES_BRIDGE_SUFFIXES={raw_suffixes!r}: want e.g. .parquet,.csv")
         return cls(
             queue_url=env["SALES_BRIDGE_QUEUE_URL"],
-            prefix=env["SALES_LANDING_PREFIX"],
-            bucket=env.get("SALES_LANDING_BUCKET") or None,
-            suffixes=suffixes,
+            landing=Landing.from_env(env, suffixes),
             endpoint_url=env.get("SALES_BRIDGE_ENDPOINT_URL") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             parking_queue_url=env.get("SALES_BRIDGE_PARKING_QUEUE_URL") or None,
@@ -113,7 +129,7 @@ def parse_body(body: str) -> Notification:
     for i, record in enumerate(records):
         name = record.get("eventName", "") if isinstance(record, dict) else ""
         if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
-            skipped.append(f"record {i}: event {name!r} is not an object creation")
+            skipped.append(f"record {i}: event {shown(name)} is not an object creation")
             continue
         objects.append(_object(record, i))
     return Notification(objects, skipped)
@@ -129,39 +145,46 @@ def _json(text: Any, what: str) -> Any:
 
 
 def _object(record: Mapping[str, Any], index: int) -> S3Object:
-    """The object of one ``ObjectCreated:*`` record; keys arrive URL-encoded (``+`` = space)."""
+    """The object of one ``ObjectCreated:*`` record, every value checked; keys arrive
+    URL-encoded (``+`` = space)."""
     try:
         s3 = record["s3"]
         bucket, obj = s3["bucket"]["name"], s3["object"]
-        key = unquote_plus(obj["key"])
+        raw_key = obj["key"]
     except (KeyError, TypeError) as exc:
         raise BadMessageError(f"record {index} lacks s3.bucket.name or s3.object.key") from exc
-    if not isinstance(bucket, str) or not bucket or not key:
-        raise BadMessageError(f"record {index}: empty bucket {bucket!r} or key {obj.get('key')!r}")
-    size = obj.get("size")
-    return S3Object(
-        bucket=bucket,
-        key=key,
-        etag=str(obj.get("eTag") or obj.get("etag") or "").strip('"'),
-        size=size if isinstance(size, int) else None,
-        event_name=str(record["eventName"]),
-        event_time=record.get("eventTime"),
-        sequencer=obj.get("sequencer"),
-    )
+    where = f"record {index}: s3.object"
+    try:
+        key = unquote_plus(raw_key) if isinstance(raw_key, str) else raw_key
+        return S3Object(
+            bucket=check_bucket(bucket, f"record {index}: s3.bucket.name"),
+            key=check_key(key, f"{where}.key"),
+            etag=check_etag(obj.get("eTag", obj.get("etag")), f"{where}.eTag"),
+            size=check_size(obj.get("size"), f"{where}.size"),
+            event_name=check_event_name(record.get("eventName"), f"record {index}: eventName"),
+            event_time=_event_time(record.get("eventTime"), f"record {index}: eventTime"),
+            sequencer=check_hex(obj.get("sequencer"), f"{where}.sequencer"),
+        )
+    except UnsafeValueError as exc:
+        raise BadMessageError(str(exc)) from exc
+
+
+def _event_time(value: object, where: str) -> str | None:
+    """An ISO-8601 time (None when absent); :class:`UnsafeValueError` otherwise."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and len(value) <= 40:
+            dt.datetime.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise UnsafeValueError(f"{where}={shown(value)} is not an ISO-8601 time")
 
 
 def ignore_reason(obj: S3Object, settings: BridgeSettings) -> str | None:
     """Why ``obj`` starts no run (other bucket, outside the prefix, suffix, hidden), or None."""
-    if settings.bucket is not None and obj.bucket != settings.bucket:
-        return f"bucket {obj.bucket!r} is not the landing bucket {settings.bucket!r}"
-    if not obj.key.startswith(settings.prefix):
-        return f"key is outside the landing prefix {settings.prefix!r}"
-    if not obj.key.endswith(settings.suffixes):
-        return f"key does not end in {'/'.join(settings.suffixes)}"
-    hidden = [p for p in obj.key.split("/") if p.startswith((".", "_"))]
-    if hidden:
-        return f"key has a hidden part {hidden[0]!r} (temporary or metadata file)"
-    return None
+    return settings.landing.outside(obj.bucket, obj.key)
 
 
 def event_id(obj: S3Object) -> uuid.UUID:

@@ -1,12 +1,22 @@
 """Turn the S3 object of an upload event into the Hydra overrides of the run it triggers.
 
-The ``on-upload`` deployment passes ``s3_object={"bucket": ..., "key": ...}``. The run
-reads the *landing prefix* that holds the new object, so it sees the new file plus the
-history next to it:
+The ``on-upload`` deployment passes ``s3_object={"bucket": ..., "key": ..., "etag": ...}``,
+rendered from the event's payload. The event is not trusted: :func:`checked_upload`
+checks every field against S3's rules and the landing allow-list (:mod:`flows.events.landing`,
+``SALES_LANDING_BUCKET``/``SALES_LANDING_PREFIX`` of the run's environment) before any
+config is composed, and fails naming the field. Without those variables a triggered run
+refuses to start (a local ``python flows/main.py`` run takes no ``s3_object``).
+
+The run reads the *landing prefix* that holds the new object, so it sees the new file plus
+the history next to it:
 
 * ``landing/date=2024-05-01/part-0.parquet`` → ``s3://bucket/landing/`` (the part of the
   key before its first ``date=`` hive folder);
 * ``landing/sales-2024-05-01.csv`` → ``s3://bucket/landing/`` (the key's folder).
+
+That URL reaches the config as data: quoted, with any ``${`` escaped, so Hydra and
+OmegaConf resolve nothing in it, and :func:`check_composed` checks that the composed
+``data.input_path`` is exactly that URL.
 
 ``data.file_format`` is set to ``auto`` (both suffixes), not to the new file's format: a
 landing prefix may hold history in the other format, and forcing one would drop it.
@@ -20,27 +30,98 @@ that would make the triggered run skip the new object raises ``ValueError``.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 
+from flows.events.landing import (
+    Landing,
+    UnsafeValueError,
+    check_bucket,
+    check_etag,
+    check_key,
+    shown,
+)
 from tasks.storage import DATA_SUFFIXES
 
 INPUT_KEY = "data.input_path"
 FORMAT_KEY = "data.file_format"
 PARTITION_MARKER = "date="
+FIELDS = ("bucket", "key", "etag")  # what the on-upload trigger passes (prefect.yaml)
 _GLOB_CHARS = ("*", "?", "[")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:@%+-]+")
 
 
-def upload_overrides(s3_object: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
-    """``overrides`` plus what makes the run read the landing prefix of ``s3_object``."""
-    bucket, key = object_location(s3_object)
-    url = f"s3://{bucket}/{key}"
+@dataclass(frozen=True)
+class Upload:
+    """A checked uploaded object: a landing bucket, a safe key under the prefix, its ETag."""
+
+    bucket: str
+    key: str
+    etag: str
+
+    @property
+    def url(self) -> str:
+        """``s3://bucket/key``."""
+        return f"s3://{self.bucket}/{self.key}"
+
+    def as_dict(self) -> dict[str, str]:
+        """The checked fields (what the run records as its trigger)."""
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag}
+
+
+def landing_from_env(env: Mapping[str, str] | None = None) -> Landing:
+    """The landing allow-list of this run's environment; ``ValueError`` when it is unset."""
+    try:
+        return Landing.from_env(os.environ if env is None else env, DATA_SUFFIXES)
+    except UnsafeValueError as exc:
+        raise UnsafeValueError(f"s3_object given but {exc}") from exc
+
+
+def checked_upload(s3_object: object, landing: Landing) -> Upload:
+    """``s3_object`` checked field by field; :class:`UnsafeValueError` names the bad field."""
+    if not isinstance(s3_object, Mapping):
+        raise UnsafeValueError(
+            f"s3_object must be a mapping with 'bucket' and 'key', got {shown(s3_object)}"
+        )
+    unknown = sorted(shown(k) for k in s3_object if k not in FIELDS)
+    if unknown:
+        raise UnsafeValueError(
+            f"s3_object has unexpected field(s) {', '.join(unknown)}: the on-upload trigger "
+            f"passes only {', '.join(FIELDS)} (prefect.yaml)"
+        )
+    bucket = check_bucket(s3_object.get("bucket"), "s3_object['bucket']")
+    key = check_key(s3_object.get("key"), "s3_object['key']")
+    etag = check_etag(s3_object.get("etag"), "s3_object['etag']")
+    named = f"s3_object['key']={shown(key)}"
+    why = landing.outside(bucket, key)
+    if why is not None:
+        raise UnsafeValueError(
+            f"s3_object {shown(bucket)}/{shown(key)}: {why}; only objects under "
+            "SALES_LANDING_BUCKET/SALES_LANDING_PREFIX start a run"
+        )
+    prefix = landing_prefix(key)
+    if not prefix.startswith(landing.prefix):
+        raise UnsafeValueError(
+            f"{named}: the run would read s3://{bucket}/{shown(prefix)}, above the landing "
+            f"prefix {landing.prefix!r} (a 'date=' folder directly under it?)"
+        )
+    if any(c in prefix for c in _GLOB_CHARS):
+        raise UnsafeValueError(
+            f"{named}: its prefix {shown(prefix)} holds glob characters (*, ?, [), which a "
+            "path override cannot carry literally"
+        )
+    return Upload(bucket, key, etag)
+
+
+def upload_overrides(upload: Upload, overrides: Sequence[str]) -> list[str]:
+    """``overrides`` plus what makes the run read the landing prefix of ``upload``."""
+    bucket, key, url = upload.bucket, upload.key, upload.url
     given = {parse(o).key_or_group: o for o in overrides}
     extra: list[str] = []
 
@@ -68,38 +149,21 @@ def upload_overrides(s3_object: Mapping[str, Any], overrides: Sequence[str]) -> 
     return [*overrides, *extra]
 
 
-def object_location(s3_object: Mapping[str, Any]) -> tuple[str, str]:
-    """Bucket and key of ``s3_object``, checked; ``ValueError`` names the bad value."""
-    if not isinstance(s3_object, Mapping):
-        raise ValueError(f"s3_object must be a mapping with 'bucket' and 'key', got {s3_object!r}")
-    bucket, key = s3_object.get("bucket"), s3_object.get("key")
-    if not isinstance(bucket, str) or not bucket or "/" in bucket:
-        raise ValueError(f"s3_object['bucket'] must be a bucket name, got {bucket!r}")
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"s3_object['key'] must be a non-empty object key, got {key!r}")
-    if not key.endswith(DATA_SUFFIXES):
-        raise ValueError(
-            f"s3_object['key']={key!r} is not a sales file: the key must end in "
-            f"{' or '.join(DATA_SUFFIXES)}"
+def check_composed(upload: Upload, overrides: Sequence[str], input_path: str) -> None:
+    """Fail unless the composed ``data.input_path`` is what ``upload`` asked for, verbatim.
+
+    Guards the quoting: a value Hydra or OmegaConf rewrote (an interpolation resolved, an
+    escape lost) never reaches ingest.
+    """
+    given = {parse(o).key_or_group: o for o in overrides}
+    wanted = override_value(given[INPUT_KEY]) if INPUT_KEY in given else None
+    if wanted is None:
+        wanted = landing_url(upload.bucket, upload.key)
+    if input_path != wanted:
+        raise UnsafeValueError(
+            f"composed data.input_path {shown(input_path)} differs from the requested "
+            f"{shown(wanted)}: the override was rewritten while composing; not reading it"
         )
-    prefix = landing_prefix(key)
-    if not prefix:
-        raise ValueError(
-            f"s3_object['key']={key!r} is at the top of bucket {bucket!r}: sales files must "
-            "sit under a landing prefix (reading the whole bucket would read its outputs too)"
-        )
-    hidden = [p for p in key.split("/") if p.startswith((".", "_"))]
-    if hidden:
-        raise ValueError(
-            f"s3_object['key']={key!r} has a hidden part {hidden[0]!r} (names starting with "
-            "'.' or '_' are temporary or metadata files, not sales data)"
-        )
-    if any(c in prefix for c in _GLOB_CHARS) or "${" in key:
-        raise ValueError(
-            f"s3_object['key']={key!r}: its prefix {prefix!r} holds glob or interpolation "
-            "characters (*, ?, [, ${), which a path override cannot carry literally"
-        )
-    return bucket, key
 
 
 def landing_prefix(key: str) -> str:
@@ -143,12 +207,15 @@ def override_value(override: str) -> str | None:
 
 
 def hydra_quote(value: str) -> str:
-    """``value`` as a Hydra override value: as it is when plain, else single-quoted.
+    """``value`` as a Hydra override value that composes to ``value`` itself, resolving nothing.
 
-    In Hydra's quoted strings only backslashes before a quote or at the end are escapes.
+    Plain values stay as they are; others are single-quoted. In Hydra's quoted strings only
+    backslashes before a quote or at the end are escapes; OmegaConf then reads ``\\${`` as a
+    literal ``${``, and backslashes right before it in pairs.
     """
     if _PLAIN_VALUE.fullmatch(value):
         return value
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", escaped)
     escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
     return f"'{escaped}'"

@@ -29,6 +29,9 @@ from typing import Any
 
 import yaml
 
+from flows.events.landing import Landing, UnsafeValueError
+from flows.events.notifications import DEFAULT_SUFFIXES
+
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO / "prefect.yaml"
 TEMPLATE = REPO / "deploy" / "base-job-template.json"
@@ -80,6 +83,21 @@ def missing_env(env: Mapping[str, str], build: bool) -> list[str]:
     """The deploy-time variables ``prefect.yaml`` needs that are not set."""
     names = REQUIRED_ENV + (BUILD_ENV if build else ())
     return [name for name in names if not env.get(name)]
+
+
+def landing_problem(env: Mapping[str, str]) -> str | None:
+    """Why the landing bucket and prefix cannot go into ``prefect.yaml``, or None."""
+    try:
+        landing = Landing.from_env(env, DEFAULT_SUFFIXES)
+    except UnsafeValueError as exc:
+        return str(exc)
+    if len(landing.buckets) != 1:
+        return (
+            f"SALES_LANDING_BUCKET={env['SALES_LANDING_BUCKET']!r}: prefect.yaml builds the "
+            "trigger and SALES_INPUT_PATH from one bucket; list several only in the bridge's "
+            "and the runs' own environment"
+        )
+    return None
 
 
 def deploy_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -165,6 +183,10 @@ def deploy(args: argparse.Namespace) -> int:
     missing = missing_env(env, build=not args.no_build)
     if missing:
         logger.error("set %s (see prefect.yaml)", ", ".join(missing))
+        return 2
+    problem = landing_problem(env)
+    if problem:
+        logger.error("%s", problem)
         return 2
     if not args.no_build:
         return run_prefect_deploy(args.prefect_file, env)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tasks.errors import DataError
+
 FREQUENCIES = ("1d", "1w", "1mo")
 
 
@@ -112,7 +114,10 @@ def build_panel(
     """One row per (series, period), calendar completed, partial edge periods dropped."""
     check_frequency(frequency)
     if daily.height == 0:
-        raise ValueError("aggregate: no clean rows left to build a panel from")
+        raise DataError(
+            "aggregate: no clean rows left to build a panel from",
+            fix="see the run's quarantine.parquet for why rows were removed",
+        )
     dropped: list[dt.date] = []
     periods = to_periods(daily, series_keys, frequency)
     first, last = daily["date"].min(), daily["date"].max()
@@ -123,7 +128,11 @@ def build_panel(
         dropped = incomplete_periods(first, last, frequency)
         periods = periods.filter(pl.col("date").is_in(dropped).not_())
     if periods.height == 0:
-        raise ValueError(f"aggregate: data {first}..{last} covers no complete {frequency} period")
+        raise DataError(
+            f"aggregate: data {first}..{last} covers no complete {frequency} period",
+            fix="add data for at least one whole period, use a shorter data.frequency, or set "
+            "preprocessing.drop_incomplete_periods=false",
+        )
     panel = complete_calendar(periods, series_keys, frequency, missing_periods)
     return PanelResult(
         panel=panel,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks.errors import DataError
 from tasks.data.ingest import ARRIVAL_COLUMN, RAW_DATE_COLUMN, SOURCE_COLUMN
 
 REASON = "reason"
@@ -23,8 +24,26 @@ _FIXED_SCALE = 2.0**60
 _FIXED_LIMIT = 2.0**66
 
 
+# What to change when a reason quarantined every row.
+REASON_FIXES = {
+    "missing_date": "fill the date column",
+    "unparsable_date": "write dates as YYYY-MM-DD",
+    "future_date": "rows are dated after the date= folder they arrived in: check the folders",
+    "missing_key": "fill the series key columns (data.series_keys)",
+    "unknown_category": "add the values to data.allowed_categories, or set it to {}",
+    "null_revenue": "fill revenue (or units and unit_price, with preprocessing.repair_revenue)",
+    "negative_revenue": "returns only? check the revenue column's sign",
+    "below_min_revenue": "lower preprocessing.min_revenue",
+    "duplicate": "check the input for copied files",
+}
+
+
 class ReconciliationError(RuntimeError):
     """Rows went missing between the raw scan and the clean output."""
+
+
+class NoCleanRowsError(DataError):
+    """Every raw row was quarantined: nothing is left to forecast."""
 
 
 @dataclass(frozen=True)
@@ -266,3 +285,18 @@ def reconcile(counts: dict[str, int], quarantine: pl.DataFrame, daily: pl.DataFr
             f"quarantined={quarantined} (quarantine frame {quarantine.height} rows, "
             f"daily roll-up covers {rolled} rows)"
         )
+
+
+def no_clean_rows(counts: dict[str, int], quarantine_path: str) -> NoCleanRowsError:
+    """The error for an input whose every row was quarantined, with counts by reason."""
+    by_reason = {r: n for r, n in counts.items() if r in REASON_FIXES and n}
+    ranked = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
+    listed = ", ".join(f"{reason} {n}" for reason, n in ranked)
+    top = ranked[0][0] if ranked else None
+    hint = f"{top}, the most common: {REASON_FIXES[top]}; " if top else ""
+    return NoCleanRowsError(
+        f"clean: all {counts.get('rows_in', 0)} rows were quarantined ({listed}); nothing is "
+        "left to forecast",
+        where=quarantine_path,
+        fix=f"{hint}the file above has each row with its reason",
+    )

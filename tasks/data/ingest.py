@@ -11,10 +11,12 @@ import datetime as dt
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 from tasks import storage
+from tasks.errors import DataError
 from tasks.data.schemas import RawSales
 
 REQUIRED_COLUMNS = ("date", "region", "product_type", "revenue")
@@ -32,8 +34,19 @@ _TRUE_STRINGS = ["true", "t", "1", "yes", "y"]
 REMOTE_SCHEMA_WORKERS = 16  # concurrent footer/header reads when listing an object store
 
 
-class RawSchemaError(ValueError):
+MAX_LISTED = 20  # files named one by one in an error; the rest are counted
+
+
+class RawSchemaError(DataError):
     """Raw files do not carry the required columns."""
+
+    fix = "add the missing columns to those files, or move them out of data.input_path"
+
+
+class UnreadableFilesError(DataError):
+    """Raw files that cannot be read at all: empty, truncated, corrupt, or not readable."""
+
+    fix = "replace or remove those files (or move them out of data.input_path), then run again"
 
 
 @dataclass(frozen=True)
@@ -81,12 +94,51 @@ def file_columns(
     return file_schema(path, file_format, settings).names()
 
 
-def _schemas(files: list[str], settings: storage.StorageSettings | None) -> list[pl.Schema]:
-    """Each file's schema, in order; remote footers/headers are fetched concurrently."""
+def _schema_or_reason(path: str, settings: storage.StorageSettings | None) -> pl.Schema | str:
+    """A file's schema, or why it cannot be read (transient and storage errors propagate)."""
+    try:
+        return file_schema(path, format_of(path), settings)
+    except storage.StorageError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if storage.is_transient_error(exc):
+            raise
+        return unreadable_reason(path, exc)
+
+
+def unreadable_reason(path: str, exc: BaseException) -> str:
+    """Why ``path`` could not be read, in a few words (``empty file (0 bytes)``, ...)."""
+    if not storage.is_remote(path) and Path(path).is_file() and Path(path).stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    first = str(exc).strip().split("\n", 1)[0]
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
+def _schemas(files: list[str], settings: storage.StorageSettings | None) -> list[pl.Schema | str]:
+    """Each file's schema (or why it is unreadable), in order; remote ones concurrently."""
     if not files or not storage.is_remote(files[0]):
-        return [file_schema(f, format_of(f), settings) for f in files]
+        return [_schema_or_reason(f, settings) for f in files]
     with ThreadPoolExecutor(max_workers=REMOTE_SCHEMA_WORKERS) as pool:
-        return list(pool.map(lambda f: file_schema(f, format_of(f), settings), files))
+        return list(pool.map(lambda f: _schema_or_reason(f, settings), files))
+
+
+def listed(problems: list[str]) -> str:
+    """Problem lines, one per file, the first :data:`MAX_LISTED` of them and a count."""
+    shown = "\n  ".join(problems[:MAX_LISTED])
+    more = len(problems) - MAX_LISTED
+    return f"\n  {shown}" + (f"\n  ... and {more} more" if more > 0 else "")
+
+
+def raise_unreadable(input_path: str, total: int, reasons: dict[str, str]) -> None:
+    """Raise :class:`UnreadableFilesError` naming each unreadable file and why."""
+    if reasons:
+        raise UnreadableFilesError(
+            f"ingest: {len(reasons)} of {total} file(s) under {input_path!r} cannot be read:"
+            + listed([f"{path}: {why}" for path, why in reasons.items()]),
+            where=next(iter(reasons)),
+        )
 
 
 def format_of(path: str) -> str:
@@ -109,14 +161,23 @@ def discover(
     ------
     RawSchemaError
         Listing every file that lacks a required column, and which column.
+    UnreadableFilesError
+        Listing every file whose footer or header cannot be read (empty, truncated...).
     """
     fps = storage.list_fingerprints(input_path, file_format, settings=settings)
     files = [fp.path for fp in fps]
+    schemas = _schemas(files, settings)
+    raise_unreadable(
+        input_path,
+        len(files),
+        {f: s for f, s in zip(files, schemas, strict=True) if isinstance(s, str)},
+    )
     # Files are grouped by names *and* types: one parquet scan cannot mix a Date and a
     # String ``date`` (or Int64 and Float64 revenue); normalize casts each group alike.
     layouts: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     problems: list[str] = []
-    for path, schema in zip(files, _schemas(files, settings), strict=True):
+    for path, schema in zip(files, schemas, strict=True):
+        assert isinstance(schema, pl.Schema)
         fmt = format_of(path)
         cols = schema.names()
         missing = [c for c in REQUIRED_COLUMNS if c not in cols]
@@ -125,11 +186,9 @@ def discover(
         layout = tuple((name, str(dtype)) for name, dtype in schema.items())
         layouts.setdefault((fmt, layout), []).append(path)
     if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise RawSchemaError(
             f"ingest: {len(problems)} of {len(files)} file(s) under {input_path!r} lack required "
-            f"columns {list(REQUIRED_COLUMNS)}:\n  {shown}{more}"
+            f"columns {list(REQUIRED_COLUMNS)}:{listed(problems)}"
         )
     known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     all_cols = {c for (_, layout) in layouts for c, _ in layout}
@@ -255,6 +314,31 @@ def scan(source: RawSource, settings: storage.StorageSettings | None = None) -> 
     return lf
 
 
+def unreadable_files(
+    source: RawSource, settings: storage.StorageSettings | None = None
+) -> dict[str, str]:
+    """Files whose rows cannot be decoded (corrupt pages, ragged CSV lines) and why.
+
+    Reads every file on its own, so it is only called once reading them together failed.
+    """
+    reasons: dict[str, str] = {}
+    for group in source.groups:
+        for path in group.files:
+            options = storage.polars_storage_options(path, settings)
+            lf = (
+                pl.scan_parquet(path, storage_options=options)
+                if group.file_format == "parquet"
+                else pl.scan_csv(path, infer_schema=False, storage_options=options)
+            )
+            try:
+                lf.select(pl.all().null_count()).collect(engine="streaming")
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                if storage.is_transient_error(exc):
+                    raise
+                reasons[path] = unreadable_reason(path, exc)
+    return reasons
+
+
 def read_promo_plan(
     path: str, series_keys: list[str], settings: storage.StorageSettings | None = None
 ) -> pl.DataFrame:
@@ -263,7 +347,10 @@ def read_promo_plan(
     frame = pl.read_parquet(data) if path.endswith(".parquet") else pl.read_csv(data)
     missing = [c for c in [*series_keys, "date", "promo"] if c not in frame.columns]
     if missing:
-        raise RawSchemaError(f"forecast.promo_plan_path={path!r} lacks columns {missing}")
+        raise RawSchemaError(
+            f"forecast.promo_plan_path={path!r} lacks columns {missing}",
+            fix="add those columns to the file, or set forecast.promo_plan_path=null",
+        )
     return frame.select(
         *[pl.col(k).cast(pl.String) for k in series_keys],
         pl.col("date").cast(pl.String).str.to_date("%Y-%m-%d"),

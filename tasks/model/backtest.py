@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from tasks.errors import DataError
 from tasks.model.features import TARGET, FeatureSpec, build_features
 from tasks.model.forecast import recursive_forecast
 from tasks.model.metrics import score_by, score_methods
@@ -35,15 +36,45 @@ class BacktestResult:
     metrics: dict[str, Any]
 
 
+class ShortHistoryError(DataError):
+    """The panel has fewer periods than the features and the backtest need."""
+
+
+def periods_needed(lookback: int, horizon: int, windows: int) -> int:
+    """Periods a run needs: the longest lag/window plus one to learn from, then the windows."""
+    return lookback + 1 + windows * horizon
+
+
+def short_history(available: int, lookback: int, horizon: int, windows: int) -> ShortHistoryError:
+    """The error for too little history: periods needed and available, and keys to change."""
+    needed = periods_needed(lookback, horizon, windows)
+    ways = []
+    if (fit := (available - lookback - 1) // horizon) >= 1:
+        ways.append(f"set evaluation.backtest_windows={fit}")
+    if (fit := (available - lookback - 1) // max(windows, 1)) >= 1:
+        ways.append(f"set forecast.horizon={fit}")
+    if (fit := available - 1 - windows * horizon) >= 1:
+        ways.append(f"use features.lags and features.window_sizes of at most {fit}")
+    ways.append("add history to data.input_path")
+    return ShortHistoryError(
+        f"history: the panel has {available} period(s); this run needs {needed}: the longest "
+        f"lag or window ({lookback}) plus 1 to learn from, then {windows} backtest window(s) "
+        f"of {horizon} (forecast.horizon)",
+        fix="; or ".join(ways),
+    )
+
+
+def check_history(panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams) -> None:
+    """Raise :class:`ShortHistoryError` before training when the panel is too short."""
+    available = panel["date"].n_unique()
+    if available < periods_needed(spec.lookback, params.horizon, params.windows):
+        raise short_history(available, spec.lookback, params.horizon, params.windows)
+
+
 def origins(dates: list[dt.date], horizon: int, windows: int, min_history: int) -> list[dt.date]:
     """First period of each backtest window; the last window ends at the last period."""
-    needed = horizon * windows + min_history
-    if windows < 1 or len(dates) < needed:
-        raise ValueError(
-            f"evaluate: {windows} backtest window(s) of {horizon} periods plus {min_history} "
-            f"periods of history need {needed} periods, the panel has {len(dates)}: lower "
-            "evaluation.backtest_windows or forecast.horizon, or provide more history"
-        )
+    if windows < 1 or len(dates) < horizon * windows + min_history:
+        raise short_history(len(dates), min_history - 1, horizon, windows)
     return [dates[len(dates) - (windows - k) * horizon] for k in range(windows)]
 
 

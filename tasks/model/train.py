@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from tasks.errors import DataError
 from tasks.model.features import SCALE, SCALED_PREFIXES, TARGET, FeatureSpec
 
 INCREASING = ("promo",)  # features the prediction must never fall with
@@ -106,7 +107,11 @@ def train_model(
     """Fit LightGBM on every row with a known target; same inputs give the same model."""
     rows = training_rows(features, spec.normalize)
     if rows.height == 0:
-        raise ValueError("train: no rows with a known target to train on")
+        scale = " and a recent level above zero (features.normalize)" if spec.normalize else ""
+        raise DataError(
+            f"train: no rows with a known target{scale} to train on",
+            fix="provide more history, or series with sales over their longest window",
+        )
     names = spec.feature_names
     categories = category_levels(rows, list(spec.categorical_columns))
     label = rows[TARGET].cast(pl.Float64)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,14 @@ NULL_BUCKET = "__null__"
 OTHER_BUCKET = "__other__"
 DEFAULT_WINDOW = {"1d": 56, "1w": 13, "1mo": 6}
 LEVELS = ("ok", "warn", "alert")
+PROFILE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "target": str,
+    "columns": list,
+    "segment_by": list,
+    "overall": dict,
+    "segments": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,49 @@ def build_profile(
         "overall": describe(inputs),
         "segments": {k: describe(p) for k, p in _segments(inputs, segment_by).items()},
     }
+
+
+def _number_list(value: Any) -> TypeGuard[list[float]]:
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+
+
+def _column_problems(name: str, col: Any) -> list[str]:
+    if not isinstance(col, dict) or col.get("kind") not in ("numeric", "categorical"):
+        return [f"column {name!r} has no kind 'numeric' or 'categorical'"]
+    if col["kind"] == "categorical":
+        shares = col.get("shares")
+        ok = isinstance(shares, dict) and _number_list(list(shares.values()))
+        return [] if ok else [f"column {name!r}: 'shares' is not an object of numbers"]
+    edges, shares = col.get("edges"), col.get("shares")
+    if not (_number_list(edges) and _number_list(shares)) or len(shares) != len(edges) + 1:
+        return [f"column {name!r}: 'edges' and 'shares' are not number lists of n and n+1"]
+    null_share = col.get("null_share")
+    if not isinstance(null_share, int | float) or isinstance(null_share, bool):
+        return [f"column {name!r}: 'null_share' is not a number"]
+    return []
+
+
+def profile_problems(profile: dict[str, Any]) -> list[str]:
+    """What keeps a saved profile (top-level fields already checked) from being compared."""
+    parts = {
+        "overall": profile["overall"],
+        **{f"segment {k!r}": v for k, v in profile["segments"].items()},
+    }
+    problems = []
+    for where, part in parts.items():
+        if not isinstance(part, dict) or not isinstance(part.get("rows"), int):
+            problems.append(f"{where} has no row count")
+            continue
+        cols = part.get("columns")
+        if not isinstance(cols, dict):
+            problems.append(f"{where} has no 'columns' object")
+            continue
+        problems += [f"{where}: {p}" for n, c in cols.items() for p in _column_problems(n, c)]
+    if not all(isinstance(c, str) for c in profile["columns"]):
+        problems.append("'columns' is not a list of names")
+    return problems
 
 
 def _level(value: float, params: DriftParams) -> str:

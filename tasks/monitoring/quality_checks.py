@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.data.ingest import REQUIRED_COLUMNS
+from tasks.errors import DataError
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -19,8 +20,13 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-class DataQualityError(RuntimeError):
+class DataQualityError(DataError):
     """A hard data-quality threshold was breached; the message carries the numbers."""
+
+    fix = (
+        "the run directory's quality.json has every check; fix the data, or raise "
+        "monitoring.quality.<check>.hard if the change is expected"
+    )
 
     def __init__(self, report: dict[str, Any]) -> None:
         self.report = report

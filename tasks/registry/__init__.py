@@ -1,7 +1,9 @@
 """Model registry and serving location (plain Python: no Prefect).
 
 ``versions`` registers every run's model as a version and moves the champion pointer
-(compare-and-swap under a lock), with a history of every event; ``serving`` writes the
+(compare-and-swap under a lock), with a history of every event; ``records`` checks what
+is read back (version summaries, the champion pointer, events) against its contract;
+``store`` reads and writes the registry's files under its lock; ``serving`` writes the
 forecasts consumers read and their ``latest.json`` pointer; ``cli`` is the command line,
 ``python -m tasks.registry``. The registry API is re-exported here:
 ``from tasks import registry; registry.champion(output_path, model_name)``.
@@ -17,6 +19,9 @@ from tasks.registry.versions import (
     LOCK_TIMEOUT_SECONDS,
     VERSION_FILE,
     Champion,
+    CorruptStateError,
+    DamagedVersion,
+    Inventory,
     ModelVersion,
     PromotionResult,
     RegistryError,
@@ -24,15 +29,21 @@ from tasks.registry.versions import (
     VersionConflictError,
     champion,
     default_actor,
+    file_status,
+    forget,
     get_version,
     history,
+    inventory,
     list_versions,
     promote,
     read_model_text,
+    read_version_file,
     register,
     registry_path,
     reject,
+    repair_advice,
     rollback,
+    verify_version,
     version_path,
 )
 
@@ -44,6 +55,9 @@ __all__ = [
     "LOCK_TIMEOUT_SECONDS",
     "VERSION_FILE",
     "Champion",
+    "CorruptStateError",
+    "DamagedVersion",
+    "Inventory",
     "ModelVersion",
     "PromotionResult",
     "RegistryError",
@@ -51,14 +65,20 @@ __all__ = [
     "VersionConflictError",
     "champion",
     "default_actor",
+    "file_status",
+    "forget",
     "get_version",
     "history",
+    "inventory",
     "list_versions",
     "promote",
     "read_model_text",
+    "read_version_file",
     "register",
     "registry_path",
     "reject",
+    "repair_advice",
     "rollback",
+    "verify_version",
     "version_path",
 ]

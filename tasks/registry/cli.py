@@ -1,11 +1,13 @@
-"""Command line for the model registry: list, show, champion, history, rollback.
+"""Command line for the model registry: list, show, champion, history, rollback, forget.
 
 ``python -m tasks.registry --output-path outputs [--model-name sales-forecast] COMMAND``
 
-Commands: ``list``, ``show [VERSION]`` (default: the champion, else the newest),
-``champion``, ``history``, ``rollback VERSION --reason "..." [--actor NAME]``.
-Exit status: 0 done, 1 the registry refused (unknown version, lock timeout, ...),
-2 bad usage.
+Commands: ``list [--verify]``, ``show [VERSION]`` (default: the champion, else the newest),
+``champion``, ``history``, ``rollback VERSION --reason "..." [--actor NAME]``,
+``forget VERSION --reason "..." [--actor NAME]``. Damaged files are shown as damaged, with
+what is wrong and the command that repairs it.
+Exit status: 0 done, 1 the registry refused (unknown version, lock timeout, ...) or what
+was asked for is damaged, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="prefect-aws credentials block for s3:// (default: the AWS credential chain)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="registered versions, oldest first")
+    listing = commands.add_parser("list", help="registered versions, oldest first")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check every artifact against its SHA-256 (reads them; exit 1 if damaged)",
+    )
     show = commands.add_parser("show", help="one version's summary")
     show.add_argument("version", nargs="?", help="default: the champion, else the newest")
     commands.add_parser("champion", help="the serving version")
@@ -52,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("version")
     back.add_argument("--reason", required=True, help="why (recorded)")
     back.add_argument("--actor", default=None, help="who (recorded; default: $USER)")
+    forget = commands.add_parser(
+        "forget", help="take a damaged version out of the registry (deletes its version.json)"
+    )
+    forget.add_argument("version")
+    forget.add_argument("--reason", required=True, help="why (recorded)")
+    forget.add_argument("--actor", default=None, help="who (recorded; default: $USER)")
     return parser
 
 
@@ -59,42 +72,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        text = _run(args)
+        text, status = _run(args)
     except (
         registry.RegistryError,
         storage.LockTimeoutError,
         storage.StorageError,
-        ValueError,
+        ValueError,  # CorruptStateError: names the file and the repair command
     ) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
+    return status
 
 
-def _run(args: argparse.Namespace) -> str:
+def _run(args: argparse.Namespace) -> tuple[str, int]:
     out, name = str(args.output_path), str(args.model_name)
     settings = storage.StorageSettings(
         endpoint_url=args.endpoint_url, credentials_block=args.aws_credentials_block
     )
     if args.command == "list":
-        versions = registry.list_versions(out, name, settings=settings)
-        return format_versions(versions, registry.champion(out, name, settings=settings))
+        found = registry.inventory(out, name, verify=args.verify, settings=settings)
+        current, problem = _champion_or_problem(out, name, settings)
+        text = format_versions(found.versions, current, found.damaged, problem)
+        return text, 1 if args.verify and (found.damaged or problem) else 0
     if args.command == "show":
-        return format_version(_shown(out, name, args.version, settings))
+        shown = _shown(out, name, args.version, settings)
+        status = registry.file_status(out, name, shown, settings=settings)
+        return format_version(shown, status), 1 if any(status.values()) else 0
     if args.command == "champion":
         current = registry.champion(out, name, settings=settings)
-        return format_champion(current) if current else f"no champion yet for {name}"
+        return (format_champion(current) if current else f"no champion yet for {name}"), 0
     if args.command == "history":
-        return format_history(registry.history(out, name, settings=settings))
+        return format_history(registry.history(out, name, settings=settings)), 0
     actor = args.actor or registry.default_actor()
+    if args.command == "forget":
+        where = registry.forget(
+            out, name, args.version, actor=actor, reason=args.reason, settings=settings
+        )
+        return f"forgot {name} version {args.version} (its files stay at {where})", 0
     new = registry.rollback(
         out, name, args.version, actor=actor, reason=args.reason, settings=settings
     )
     return (
         f"rolled back {name}: champion is now {new.version} (was {new.previous or 'none'}); "
         f"recorded as {new.actor}: {new.reason}"
-    )
+    ), 0
+
+
+def _champion_or_problem(
+    out: str, name: str, settings: storage.StorageSettings
+) -> tuple[registry.Champion | None, registry.CorruptStateError | None]:
+    try:
+        return registry.champion(out, name, settings=settings), None
+    except registry.CorruptStateError as exc:
+        return None, exc
 
 
 def _shown(
@@ -112,14 +143,17 @@ def _shown(
 
 
 def format_versions(
-    versions: list[registry.ModelVersion], current: registry.Champion | None
+    versions: list[registry.ModelVersion],
+    current: registry.Champion | None,
+    damaged: list[registry.DamagedVersion] | None = None,
+    champion_problem: registry.CorruptStateError | None = None,
 ) -> str:
-    """A table of versions; ``*`` marks the champion."""
-    if not versions:
-        return "no versions registered"
+    """A table of versions (``*`` marks the champion, ``!`` a damaged version), then what is
+    damaged, why, and how to repair it."""
+    damaged = damaged or []
     serving = current.version if current else None
-    rows = [
-        [
+    rows = {
+        v.version: [
             "*" if v.version == serving else "",
             v.version,
             v.created_at[:19],
@@ -129,12 +163,26 @@ def format_versions(
             (v.git_commit or "-")[:10],
         ]
         for v in versions
+    }
+    for d in damaged:
+        mark = ("*" if d.version == serving else "") + "!"
+        rows[d.version] = [mark, d.version, "-", "-", "-", "DAMAGED", "-"]
+    notes = [
+        f"! {d.version} is damaged: {d.path}: {d.problem}\n  to repair: {d.fix}" for d in damaged
     ]
-    return table(["", "VERSION", "CREATED", "WAPE", "NAIVE WAPE", "GATE", "COMMIT"], rows)
+    if champion_problem is not None:
+        notes.append(f"champion: {champion_problem}")
+    if not rows:
+        return "\n".join(["no versions registered", *notes])
+    headers = ["", "VERSION", "CREATED", "WAPE", "NAIVE WAPE", "GATE", "COMMIT"]
+    listing = table(headers, [rows[v] for v in sorted(rows)])
+    return "\n\n".join([listing, *notes])
 
 
-def format_version(v: registry.ModelVersion) -> str:
-    """One version as ``key: value`` lines, then its files."""
+def format_version(
+    v: registry.ModelVersion, status: dict[str, registry.CorruptStateError | None] | None = None
+) -> str:
+    """One version as ``key: value`` lines, then its files (and whether each verifies)."""
     lines = [
         f"version:             {v.version}",
         f"created_at:          {v.created_at}",
@@ -147,12 +195,22 @@ def format_version(v: registry.ModelVersion) -> str:
         f"gate_passed:         {v.gate_passed}",
         "files:",
     ]
-    rows = [[n, str(f.get("bytes", "")), str(f.get("sha256", ""))] for n, f in v.files.items()]
-    return (
-        "\n".join(lines)
-        + "\n"
-        + table(["  NAME", "BYTES", "SHA256"], [["  " + r[0], *r[1:]] for r in rows])
-    )
+    checked = status or {}
+    rows = [
+        [
+            "  " + n,
+            str(f.get("bytes", "")),
+            str(f.get("sha256", "")),
+            ("DAMAGED" if checked[n] else "ok") if n in checked else "-",
+        ]
+        for n, f in v.files.items()
+    ]
+    text = "\n".join(lines) + "\n" + table(["  NAME", "BYTES", "SHA256", "CHECK"], rows)
+    errors = [e for e in checked.values() if e is not None]
+    notes = [f"damaged: {e.path}: {e.problem}" for e in errors]
+    if errors:
+        notes.append(f"  to repair: {errors[0].fix}")
+    return "\n".join([text, *notes])
 
 
 def format_champion(c: registry.Champion) -> str:
@@ -164,6 +222,11 @@ def format_history(events: list[dict[str, Any]]) -> str:
     """A table of events, oldest first."""
     if not events:
         return "no history yet"
+    damaged = [
+        f"{e.get('file')}: {e.get('reason')}\n  to repair: {e.get('fix')}"
+        for e in events
+        if e.get("event") == "damaged"
+    ]
     rows = [
         [
             str(e.get("time", ""))[:23],
@@ -174,7 +237,8 @@ def format_history(events: list[dict[str, Any]]) -> str:
         ]
         for e in events
     ]
-    return table(["TIME", "EVENT", "VERSION", "ACTOR", "REASON"], rows)
+    listing = table(["TIME", "EVENT", "VERSION", "ACTOR", "REASON"], rows)
+    return "\n\n".join([listing, *(f"damaged event file {d}" for d in damaged)])
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

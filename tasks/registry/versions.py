@@ -13,36 +13,63 @@ The version id is the run id (``20261124T105517Z-bb7d83a0``), so versions sort b
 (compare-and-swap), and is replaced atomically. All I/O goes through :mod:`tasks.storage`,
 so the registry works on local paths and ``s3://`` URLs alike.
 
+Nothing read is trusted: ``version.json``, ``champion.json`` and the events are checked
+against their contracts (:mod:`tasks.registry.records`), artifacts against the size and
+SHA-256 in ``version.json``. A damaged file raises :class:`CorruptStateError` naming it and
+the command that repairs it; listings show damaged versions and events beside the others.
+
 Run ``python -m tasks.registry --help`` for the command line (:mod:`tasks.registry.cli`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import hashlib
-import json
 import os
-import re
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from tasks import storage
+from tasks.registry.records import (
+    ARTIFACTS,
+    CHAMPION_FILE,
+    EVENTS,
+    HISTORY_DIR,
+    RESERVED,
+    VERSION_FILE,
+    Champion,
+    DamagedVersion,
+    ModelVersion,
+    valid_name,
+)
+from tasks.registry.store import (
+    LOCK_FILE,
+    RegistryError,
+    Store,
+    checked,
+    now,
+    registry_path,
+    to_json,
+)
+from tasks.storage.state import CorruptStateError
 
-VERSION_FILE = "version.json"
-CHAMPION_FILE = "champion.json"
-HISTORY_DIR = "history"
-LOCK_FILE = ".champion.lock"
-EVENTS = ("registered", "promoted", "rejected", "rolled_back")
 LOCK_TIMEOUT_SECONDS = 60.0
-RESERVED = frozenset({HISTORY_DIR, CHAMPION_FILE, VERSION_FILE})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 Settings: TypeAlias = storage.StorageSettings | None
-
-
-class RegistryError(Exception):
-    """A registry operation that cannot be done as asked."""
+__all__ = [
+    "ARTIFACTS",
+    "CHAMPION_FILE",
+    "EVENTS",
+    "HISTORY_DIR",
+    "LOCK_FILE",
+    "RESERVED",
+    "VERSION_FILE",
+    "Champion",
+    "CorruptStateError",
+    "DamagedVersion",
+    "ModelVersion",
+    "RegistryError",
+    "registry_path",
+]
 
 
 class UnknownVersionError(RegistryError, LookupError):
@@ -54,71 +81,11 @@ class VersionConflictError(RegistryError):
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    """One registered model version, as summarised in its ``version.json``."""
+class Inventory:
+    """What a registry folder holds: usable versions and damaged ones, each sorted by id."""
 
-    version: str
-    created_at: str
-    run_id: str
-    data_digest: str | None
-    git_commit: str | None
-    model_wape: float | None
-    seasonal_naive_wape: float | None
-    gate_passed: bool | None
-    files: dict[str, dict[str, Any]]
-    uri: str
-
-    @classmethod
-    def from_summary(cls, summary: dict[str, Any], uri: str) -> ModelVersion:
-        """Build from the content of ``version.json`` and the version folder's URI."""
-        headline = summary.get("metrics") or {}
-        return cls(
-            version=str(summary["version"]),
-            created_at=str(summary["created_at"]),
-            run_id=str(summary.get("run_id", summary["version"])),
-            data_digest=summary.get("data_digest"),
-            git_commit=summary.get("git_commit"),
-            model_wape=headline.get("model_wape"),
-            seasonal_naive_wape=headline.get("seasonal_naive_wape"),
-            gate_passed=headline.get("gate_passed"),
-            files=dict(summary.get("files") or {}),
-            uri=uri,
-        )
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The content of ``champion.json``: which version serves, since when, who and why."""
-
-    version: str
-    promoted_at: str
-    actor: str
-    reason: str
-    previous: str | None
-    action: str = "promoted"
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Champion:
-        """Build from the JSON form."""
-        return cls(
-            version=str(data["version"]),
-            promoted_at=str(data["promoted_at"]),
-            actor=str(data.get("actor", "")),
-            reason=str(data.get("reason", "")),
-            previous=data.get("previous"),
-            action=str(data.get("action", "promoted")),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form written to ``champion.json``."""
-        return {
-            "version": self.version,
-            "promoted_at": self.promoted_at,
-            "actor": self.actor,
-            "reason": self.reason,
-            "previous": self.previous,
-            "action": self.action,
-        }
+    versions: list[ModelVersion] = field(default_factory=list)
+    damaged: list[DamagedVersion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,6 +95,7 @@ class PromotionResult:
     ``promoted`` is True only when this call moved the champion. Otherwise ``current`` is
     the champion found (``None``: no champion); when it is not ``version``, the caller's
     ``expected`` was stale and the caller should re-evaluate against ``current``.
+    ``replaced`` says what was wrong with a damaged ``champion.json`` this call replaced.
     """
 
     promoted: bool
@@ -135,6 +103,7 @@ class PromotionResult:
     expected: str | None
     current: str | None
     champion: Champion | None
+    replaced: str | None = None
 
     @property
     def is_champion(self) -> bool:
@@ -142,14 +111,9 @@ class PromotionResult:
         return self.current == self.version
 
 
-def registry_path(output_path: str, model_name: str) -> str:
-    """``{output_path}/registry/{model_name}``."""
-    return storage.join(output_path, "registry", _checked(model_name, "model name"))
-
-
 def version_path(output_path: str, model_name: str, version: str) -> str:
     """``{output_path}/registry/{model_name}/{version}``."""
-    return storage.join(registry_path(output_path, model_name), _checked(version, "version"))
+    return storage.join(registry_path(output_path, model_name), checked(version, "version"))
 
 
 def default_actor() -> str:
@@ -203,21 +167,22 @@ def register(
     ------
     VersionConflictError
         ``version`` is already registered with different content.
+    CorruptStateError
+        ``version`` is already there with a damaged ``version.json``.
     """
-    at = _Store(output_path, model_name, settings)
+    at = Store(output_path, model_name, settings)
     files = _artifact_bytes(model_text, metrics, config_yaml, manifest)
     summary = _summary(version, manifest, metrics, data_digest, git_commit, files)
     folder = version_path(output_path, model_name, version)
-    existing = at.read_json(version, VERSION_FILE)
+    existing = at.read_summary(version)
     if existing is not None:
         return _same_or_conflict(existing, summary, folder)
     for name, data in files.items():
         storage.write_bytes_atomic(storage.join(folder, name), data, settings=settings)
-    if not at.create(_json(summary), version, VERSION_FILE):
+    if not at.create(to_json(summary), version, VERSION_FILE):
         # A concurrent register of the same version finished first.
-        return _same_or_conflict(at.read_json(version, VERSION_FILE) or {}, summary, folder)
-    _record(
-        at,
+        return _same_or_conflict(at.read_summary(version) or {}, summary, folder)
+    at.record(
         "registered",
         version,
         actor=actor or default_actor(),
@@ -229,17 +194,36 @@ def register(
     return ModelVersion.from_summary(summary, storage.uri(folder))
 
 
+def inventory(
+    output_path: str, model_name: str, *, verify: bool = False, settings: Settings = None
+) -> Inventory:
+    """Every complete version, usable or damaged, sorted by version id (oldest first).
+
+    A version is damaged when its ``version.json`` is unusable, or (``verify``: every
+    artifact is read) when an artifact is missing or does not match its SHA-256.
+    """
+    at = Store(output_path, model_name, settings)
+    found, damaged = [], []
+    for name in storage.list_names(at.root, settings=settings):
+        try:
+            summary = at.read_summary(name) if valid_name(name) else None
+            if summary is None:
+                continue  # not a version folder, or an incomplete one
+            version = ModelVersion.from_summary(summary, storage.uri(at.path(name)))
+            if verify:
+                _check_files(at, version)
+            found.append(version)
+        except CorruptStateError as exc:
+            where = storage.uri(at.path(name))
+            damaged.append(DamagedVersion(name, where, exc.path, exc.problem, exc.fix))
+    return Inventory(found, damaged)
+
+
 def list_versions(
     output_path: str, model_name: str, *, settings: Settings = None
 ) -> list[ModelVersion]:
-    """Every complete version, sorted by version id (oldest first)."""
-    at = _Store(output_path, model_name, settings)
-    found = []
-    for name in storage.list_names(at.root, settings=settings):
-        summary = at.read_json(name, VERSION_FILE) if _valid(name) else None
-        if summary is not None:
-            found.append(ModelVersion.from_summary(summary, storage.uri(at.path(name))))
-    return sorted(found, key=lambda v: v.version)
+    """Every usable version, sorted by version id (oldest first); damaged ones are left out."""
+    return inventory(output_path, model_name, settings=settings).versions
 
 
 def get_version(
@@ -251,9 +235,11 @@ def get_version(
     ------
     UnknownVersionError
         No such version, or its folder has no ``version.json`` (incomplete).
+    CorruptStateError
+        Its ``version.json`` is unusable (names the file and the repair command).
     """
-    at = _Store(output_path, model_name, settings)
-    summary = at.read_json(version, VERSION_FILE) if _valid(version) else None
+    at = Store(output_path, model_name, settings)
+    summary = at.read_summary(version) if valid_name(version) else None
     if summary is not None:
         return ModelVersion.from_summary(summary, storage.uri(at.path(version)))
     known = [v.version for v in list_versions(output_path, model_name, settings=settings)]
@@ -263,19 +249,75 @@ def get_version(
     )
 
 
+def read_version_file(
+    output_path: str, model_name: str, version: str, name: str, *, settings: Settings = None
+) -> bytes:
+    """One artifact of a version (``model.txt``, ``config.yaml``...), checked against the
+    size and SHA-256 its ``version.json`` recorded.
+
+    Raises
+    ------
+    CorruptStateError
+        The artifact is missing, or changed since it was registered (names the file, the
+        recorded and the actual digest, and the repair command).
+    """
+    at = Store(output_path, model_name, settings)
+    return at.verified(get_version(output_path, model_name, version, settings=settings), name)
+
+
 def read_model_text(
     output_path: str, model_name: str, version: str, *, settings: Settings = None
 ) -> str:
-    """The LightGBM text of a complete version (``lgb.Booster(model_str=...)`` loads it)."""
-    get_version(output_path, model_name, version, settings=settings)
-    folder = version_path(output_path, model_name, version)
-    return storage.read_text(storage.join(folder, "model.txt"), settings=settings)
+    """The verified LightGBM text of a version (``lgb.Booster(model_str=...)`` loads it)."""
+    data = read_version_file(output_path, model_name, version, "model.txt", settings=settings)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # only if version.json was rewritten to match
+        at = Store(output_path, model_name, settings)
+        path, what = at.path(version, "model.txt"), "registry artifact model.txt"
+        raise CorruptStateError(path, "not UTF-8 text", at.version_fix(version), what) from exc
+
+
+def verify_version(
+    output_path: str, model_name: str, version: str, *, settings: Settings = None
+) -> ModelVersion:
+    """A version whose every artifact matches its recorded SHA-256, else CorruptStateError."""
+    found = get_version(output_path, model_name, version, settings=settings)
+    _check_files(Store(output_path, model_name, settings), found)
+    return found
+
+
+def file_status(
+    output_path: str, model_name: str, version: ModelVersion, *, settings: Settings = None
+) -> dict[str, CorruptStateError | None]:
+    """Each artifact of ``version``: ``None`` when it verifies, else what is wrong with it."""
+    at = Store(output_path, model_name, settings)
+    status: dict[str, CorruptStateError | None] = {}
+    for name in version.files:
+        try:
+            at.verified(version, name)
+            status[name] = None
+        except CorruptStateError as exc:
+            status[name] = exc
+    return status
+
+
+def repair_advice(
+    output_path: str, model_name: str, version: str, *, settings: Settings = None
+) -> str:
+    """What to do about a damaged ``version`` (the registry commands, ready to paste)."""
+    return Store(output_path, model_name, settings).version_fix(version)
 
 
 def champion(output_path: str, model_name: str, *, settings: Settings = None) -> Champion | None:
-    """The serving version from ``champion.json``, or ``None`` before the first promotion."""
-    data = _Store(output_path, model_name, settings).read_json(CHAMPION_FILE)
-    return None if data is None else Champion.from_dict(data)
+    """The serving version from ``champion.json``, or ``None`` before the first promotion.
+
+    Raises
+    ------
+    CorruptStateError
+        ``champion.json`` is unusable; the message names the rollback command that repairs it.
+    """
+    return Store(output_path, model_name, settings).read_champion()
 
 
 def promote(
@@ -286,6 +328,7 @@ def promote(
     actor: str,
     reason: str,
     expected: str | None,
+    replace_damaged: bool = False,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     settings: Settings = None,
 ) -> PromotionResult:
@@ -295,7 +338,10 @@ def promote(
     version the caller's gate compared against; ``None`` for no champion), it is replaced
     atomically and a ``promoted`` event recorded. If it names ``version`` already, nothing
     changes. Otherwise nothing is written but a ``rejected`` event, and the result's
-    ``current`` says which version the caller should re-evaluate against.
+    ``current`` says which version the caller should re-evaluate against. With
+    ``replace_damaged`` (the caller found ``champion.json`` unreadable and judged
+    ``version`` without a champion), a ``champion.json`` that is still unreadable is
+    replaced as well, and the event records what was wrong with it.
 
     Raises
     ------
@@ -303,26 +349,30 @@ def promote(
         ``version`` is not a complete registered version.
     RegistryError
         ``version`` failed its promotion gate (use :func:`rollback` to serve it on purpose).
+    CorruptStateError
+        ``champion.json`` is unreadable and ``replace_damaged`` is not set.
     storage.LockTimeoutError
         The registry lock was not acquired within ``lock_timeout`` seconds.
     """
-    at = _Store(output_path, model_name, settings)
+    at = Store(output_path, model_name, settings)
     if get_version(output_path, model_name, version, settings=settings).gate_passed is False:
         raise RegistryError(f"version {version} failed its promotion gate; not promoted")
     with at.lock(lock_timeout):
-        current = champion(output_path, model_name, settings=settings)
+        current, damage = at.read_champion_or_damage()
         found = current.version if current else None
         if found == version:
             return PromotionResult(False, version, expected, found, current)
-        if found != expected:
-            stale = f"champion is {found or 'none'}, not the expected {expected or 'none'}"
+        if found != expected or (damage is not None and not replace_damaged):
+            shown = "a damaged champion.json" if damage else found or "none"
+            stale = f"champion is {shown}, not the expected {expected or 'none'}"
             fields = {"expected": expected, "current": found}
-            _record(at, "rejected", version, actor=actor, reason=f"{stale} ({reason})", **fields)
+            at.record("rejected", version, actor=actor, reason=f"{stale} ({reason})", **fields)
             return PromotionResult(False, version, expected, found, current)
-        new = Champion(version, _now().isoformat(), actor, reason, previous=found)
+        new = Champion(version, now().isoformat(), actor, reason, previous=found)
         at.write_json(new.to_dict(), CHAMPION_FILE)
-        _record(at, "promoted", version, actor=actor, reason=reason, previous=found)
-    return PromotionResult(True, version, expected, version, new)
+        extra = {} if damage is None else {"replaced_damaged": damage}
+        at.record("promoted", version, actor=actor, reason=reason, previous=found, **extra)
+    return PromotionResult(True, version, expected, version, new, damage)
 
 
 def reject(
@@ -336,8 +386,8 @@ def reject(
 ) -> dict[str, Any]:
     """Record that ``version`` was not promoted (e.g. its gate failed); returns the event."""
     get_version(output_path, model_name, version, settings=settings)
-    at = _Store(output_path, model_name, settings)
-    return _record(at, "rejected", version, actor=actor, reason=reason)
+    at = Store(output_path, model_name, settings)
+    return at.record("rejected", version, actor=actor, reason=reason)
 
 
 def rollback(
@@ -353,108 +403,100 @@ def rollback(
     """Serve an earlier ``version`` on purpose; recorded with who and why.
 
     ``champion.json`` keeps the replaced version in ``previous``. The gate is not checked:
-    a rollback is a human decision.
+    a rollback is a human decision. Every artifact of ``version`` is verified first. A
+    damaged ``champion.json`` is replaced (this is how it is repaired).
 
     Raises
     ------
     UnknownVersionError
         ``version`` is not a complete registered version.
+    CorruptStateError
+        ``version`` is damaged (an artifact differs from its recorded SHA-256).
     RegistryError
         ``version`` already serves, or ``actor``/``reason`` is empty.
     """
     if not reason.strip() or not actor.strip():
         raise RegistryError("a rollback needs an actor and a reason")
-    get_version(output_path, model_name, version, settings=settings)
-    at = _Store(output_path, model_name, settings)
+    verify_version(output_path, model_name, version, settings=settings)
+    at = Store(output_path, model_name, settings)
     with at.lock(lock_timeout):
-        current = champion(output_path, model_name, settings=settings)
+        current, damage = at.read_champion_or_damage()
         found = current.version if current else None
         if found == version:
             raise RegistryError(f"version {version} is already the champion of {model_name}")
-        new = Champion(version, _now().isoformat(), actor, reason, found, "rolled_back")
+        new = Champion(version, now().isoformat(), actor, reason, found, "rolled_back")
         at.write_json(new.to_dict(), CHAMPION_FILE)
-        _record(at, "rolled_back", version, actor=actor, reason=reason, previous=found)
+        extra = {} if damage is None else {"replaced_damaged": damage}
+        at.record("rolled_back", version, actor=actor, reason=reason, previous=found, **extra)
     return new
+
+
+def forget(
+    output_path: str,
+    model_name: str,
+    version: str,
+    *,
+    actor: str,
+    reason: str,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    settings: Settings = None,
+) -> str:
+    """Take a (typically damaged) version out of the registry; returns its folder's URI.
+
+    Only its ``version.json`` is deleted: the folder becomes incomplete, which every reader
+    skips, and its other files stay for inspection. Recorded as a ``forgotten`` event.
+
+    Raises
+    ------
+    UnknownVersionError
+        No ``version.json`` for ``version``.
+    RegistryError
+        ``version`` is the champion (roll back first), or ``actor``/``reason`` is empty.
+    """
+    if not reason.strip() or not actor.strip():
+        raise RegistryError("forgetting a version needs an actor and a reason")
+    at = Store(output_path, model_name, settings)
+    summary = at.path(checked(version, "version"), VERSION_FILE)
+    with at.lock(lock_timeout):
+        current, _ = at.read_champion_or_damage()
+        if current is not None and current.version == version:
+            back = at.command("rollback", "<VERSION>", "--reason", "...")
+            raise RegistryError(f"version {version} is the champion: roll back first (`{back}`)")
+        if not storage.remove(summary, settings=settings):
+            raise UnknownVersionError(f"no {VERSION_FILE} at {summary}: nothing to forget")
+        at.record("forgotten", version, actor=actor, reason=reason)
+    return storage.uri(at.path(version))
 
 
 def history(
     output_path: str, model_name: str, *, settings: Settings = None
 ) -> list[dict[str, Any]]:
-    """Every recorded event, oldest first: ``time``, ``event``, ``version``, ``actor``, ..."""
-    at = _Store(output_path, model_name, settings)
-    names = storage.list_names(at.path(HISTORY_DIR), settings=settings)
-    events = (at.read_json(HISTORY_DIR, n) for n in names if n.endswith(".json"))
-    return [e for e in events if e is not None]
+    """Every recorded event, oldest first: ``time``, ``event``, ``version``, ``actor``, ...
+
+    An event file that cannot be read is listed as event ``damaged`` with the problem in
+    ``reason`` (and ``file``, ``fix``), so one bad file hides nothing else.
+    """
+    return Store(output_path, model_name, settings).events()
 
 
 # --- helpers -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Store:
-    """One model's registry folder and how to reach it."""
-
-    output_path: str
-    model_name: str
-    settings: Settings
-
-    @property
-    def root(self) -> str:
-        return registry_path(self.output_path, self.model_name)
-
-    def path(self, *parts: str) -> str:
-        return storage.join(self.root, *parts)
-
-    def read_json(self, *parts: str) -> dict[str, Any] | None:
-        """A JSON object, or ``None`` when the file does not exist."""
-        path = self.path(*parts)
-        try:
-            data = json.loads(storage.read_bytes(path, settings=self.settings))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not isinstance(data, dict):
-            raise RegistryError(f"{path} does not hold a JSON object")
-        return data
-
-    def write_json(self, obj: dict[str, Any], *parts: str) -> None:
-        storage.write_json_atomic(self.path(*parts), obj, settings=self.settings)
-
-    def create(self, data: bytes, *parts: str) -> bool:
-        """Write a new file; False (and nothing written) when it exists already."""
-        return storage.write_bytes_exclusive(self.path(*parts), data, settings=self.settings)
-
-    def lock(self, timeout: float) -> AbstractContextManager[None]:
-        return storage.lock(self.path(LOCK_FILE), timeout, settings=self.settings)
-
-
-def _valid(name: str) -> bool:
-    return bool(_NAME.match(name)) and name not in RESERVED
-
-
-def _checked(name: str, what: str) -> str:
-    if not _valid(name):
-        raise ValueError(f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-'")
-    return name
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _json(obj: Any) -> bytes:
-    """The same JSON formatting as ``storage.write_json_atomic`` and the run's metrics."""
-    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+def _check_files(at: Store, version: ModelVersion) -> None:
+    for name in version.files:
+        at.verified(version, name)
 
 
 def _artifact_bytes(
     model_text: str, metrics: dict[str, Any], config_yaml: str, manifest: dict[str, Any]
 ) -> dict[str, bytes]:
-    return {
+    found = {
         "model.txt": model_text.encode(),
-        "metrics.json": _json(metrics),
+        "metrics.json": to_json(metrics),
         "config.yaml": config_yaml.encode(),
-        "manifest.json": _json(manifest),
+        "manifest.json": to_json(manifest),
     }
+    return {name: found[name] for name in ARTIFACTS}
 
 
 def _summary(
@@ -468,7 +510,7 @@ def _summary(
     backtest = metrics.get("backtest") or {}
     return {
         "version": version,
-        "created_at": _now().isoformat(),
+        "created_at": now().isoformat(),
         "run_id": str(manifest.get("run_id", version)),
         "data_digest": data_digest,
         "git_commit": git_commit,
@@ -492,14 +534,3 @@ def _same_or_conflict(existing: dict[str, Any], new: dict[str, Any], folder: str
             f"{', '.join(differs)}; register the new model under a new version"
         )
     return ModelVersion.from_summary(existing, storage.uri(folder))
-
-
-def _record(at: _Store, event: str, version: str, **fields: Any) -> dict[str, Any]:
-    """Write one history event as its own new file (object stores cannot append)."""
-    for _ in range(10):
-        now = _now()
-        entry = {"event": event, "version": version, "time": now.isoformat(), **fields}
-        name = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{event}-{version}.json"
-        if at.create(_json(entry), HISTORY_DIR, name):
-            return entry
-    raise RegistryError(f"could not record the {event} event of {version} in {at.root}")

@@ -2,8 +2,10 @@
 
 ``files`` lists, fingerprints, reads and writes atomically; ``s3`` the object-storage
 settings, credentials and clients; ``errors`` classifies failures (transient or permanent,
-naming the bucket and key); ``locks`` holds exclusive locks named by a path. Import from
-here (``from tasks import storage``), not from the modules.
+naming the bucket and key); ``locks`` holds exclusive locks named by a path; ``state`` reads
+persisted state (registry, serving, monitoring files) checked against its contract, or
+raises an error naming the damaged file. Import from here (``from tasks import storage``),
+and ``from tasks.storage import state`` for checked reads.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from tasks.storage.files import (
     list_data_files,
     list_fingerprints,
     list_names,
+    move,
     read_bytes,
     read_parquet,
     read_text,
+    remove,
     uri,
     write_bytes_atomic,
     write_bytes_exclusive,
@@ -86,10 +90,12 @@ __all__ = [
     "list_fingerprints",
     "list_names",
     "lock",
+    "move",
     "polars_storage_options",
     "read_bytes",
     "read_parquet",
     "read_text",
+    "remove",
     "s3_filesystem",
     "split_s3_url",
     "storage_error",

@@ -9,16 +9,44 @@ re-exports every public name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from tasks.errors import UserError
+
 S3_SCHEMES = ("s3://", "s3a://")
+# Local (or mounted) file-system failures that retrying cannot fix: a missing or wrong kind
+# of path, permissions, a full disk or quota, a read-only file system, a bad name.
+PERMANENT_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EEXIST,
+        errno.ENOTEMPTY,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EFBIG,
+        errno.EXDEV,
+        errno.EINVAL,
+        errno.EBADF,
+    }
+)
 
 
-class InputNotFoundError(FileNotFoundError):
+class InputNotFoundError(FileNotFoundError, UserError):
     """No data file matched ``data.input_path``."""
+
+    kind = "data error"
+    fix = "check data.input_path (a file, a folder or a glob; local or s3://)"
 
 
 def is_s3(path: str) -> bool:
@@ -38,7 +66,7 @@ def is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-class StorageError(OSError):
+class StorageError(OSError, UserError):
     """An object-storage request failed; names the bucket and key, says if it may pass.
 
     Attributes
@@ -52,6 +80,7 @@ class StorageError(OSError):
     """
 
     transient = False
+    kind = "storage error"
 
     def __init__(
         self,
@@ -70,15 +99,23 @@ class StorageError(OSError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    @property
+    def where(self) -> str:  # type: ignore[override]
+        """The URL being read or written."""
+        return self.url
+
 
 class TransientStorageError(StorageError, ConnectionError):
     """5xx, throttling, timeouts, connection resets: still failing after the client retries."""
 
     transient = True
+    fix = "the store kept failing after retries: run again later, or check its health"
 
 
 class StorageNotFoundError(StorageError, FileNotFoundError):
     """No such bucket, or no such key."""
+
+    fix = "check the bucket and key in data.input_path / data.output_path"
 
 
 class StoragePermissionError(StorageError, PermissionError):
@@ -233,9 +270,11 @@ def is_transient_error(exc: BaseException) -> bool:
     """True when a failed I/O call may succeed if retried later.
 
     Transient: HTTP 5xx, 408, 429, S3 throttling codes (``SlowDown``, ``Throttling``...),
-    timeouts, connection resets and refusals, truncated responses, and plain ``OSError``.
-    Permanent: no such bucket/key, access denied, missing credentials, other 4xx, missing
-    local files and permissions, and every non-I/O exception.
+    timeouts, connection resets and refusals, truncated responses, and other ``OSError``.
+    Permanent: no such bucket/key, access denied, missing credentials, other 4xx, local
+    file-system errors a retry cannot fix (missing path, not a directory, is a directory,
+    permissions, no space left, quota, read-only file system: :func:`is_permanent_os_error`),
+    and every non-I/O exception.
     """
     for link in _chain(exc):
         if isinstance(link, StorageError):
@@ -243,9 +282,47 @@ def is_transient_error(exc: BaseException) -> bool:
     failure = _classify(exc)
     if failure is not None:
         return failure.transient
-    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+    if isinstance(exc, OSError) and is_permanent_os_error(exc):
         return False
     return isinstance(exc, OSError | ConnectionError | TimeoutError)
+
+
+def is_permanent_os_error(exc: OSError) -> bool:
+    """True for file-system failures a retry cannot fix (see :data:`PERMANENT_ERRNOS`)."""
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return True
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return True
+    return exc.errno in PERMANENT_ERRNOS
+
+
+class LocalStorageError(UserError):
+    """A local file-system failure a retry cannot fix, with what to do about it."""
+
+    kind = "storage error"
+
+
+_LOCAL_FIXES = {
+    errno.ENOSPC: "free disk space, or set data.output_path to a disk with room",
+    errno.EDQUOT: "free space within the quota, or set data.output_path elsewhere",
+    errno.EROFS: "the file system is read-only: set data.output_path to a writable place",
+    errno.EACCES: "give this user access to the path, or set data.output_path elsewhere",
+    errno.EPERM: "give this user access to the path, or set data.output_path elsewhere",
+    errno.ENOTDIR: "a part of the path is a file where a folder is needed: move the file "
+    "away, or set data.output_path elsewhere",
+    errno.EISDIR: "a folder is where a file is needed: move the folder away",
+    errno.ENOENT: "check that the path exists (data.input_path, data.output_path)",
+}
+
+
+def local_error(exc: BaseException) -> LocalStorageError | None:
+    """A permanent local ``OSError`` that names a path as a :class:`LocalStorageError`."""
+    if not isinstance(exc, OSError) or not is_permanent_os_error(exc) or not exc.filename:
+        return None
+    path = str(exc.filename)
+    what = exc.strerror or type(exc).__name__
+    fix = _LOCAL_FIXES.get(exc.errno or 0, "check the path, or set data.output_path elsewhere")
+    return LocalStorageError(f"{what}: {path}", where=path, fix=fix)
 
 
 def storage_error(exc: BaseException, url: str) -> StorageError | None:

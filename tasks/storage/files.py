@@ -364,3 +364,33 @@ def write_bytes_exclusive(
     finally:
         Path(tmp).unlink(missing_ok=True)
     return True
+
+
+def remove(path: str, *, settings: StorageSettings | None = None) -> bool:
+    """Delete one file or object; False when there was nothing to delete."""
+    if not is_remote(path):
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+    fs, fs_path = _fs(path, settings)
+    with io_errors(path):
+        try:
+            fs.rm_file(fs_path)
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def move(source: str, target: str, *, settings: StorageSettings | None = None) -> str:
+    """Rename a file (an object store copies, then deletes the source); returns ``target``."""
+    if not is_remote(source):
+        os.replace(source, target)
+        return target
+    fs, src = _fs(source, settings)
+    _, dst = _fs(target, settings)
+    with io_errors(source):
+        fs.copy(src, dst)
+        fs.rm_file(src)
+    return target

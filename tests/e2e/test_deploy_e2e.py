@@ -42,7 +42,7 @@ REGION = "us-east-1"
 HELD_BACK = 3  # newest daily partitions, uploaded by the tests (the rest is history)
 RUN_TIMEOUT = 600
 TIMEZONE = "Europe/Berlin"
-# The small run (tests/conftest.py SMALL), the categories data=s3 needs for the generated set.
+# The small run (tests.support.SMALL), the categories data=s3 needs for the generated set.
 OVERRIDES = [
     *[o for o in SMALL if not o.startswith("data.generator.")],
     "+data.allowed_categories.region=[north,south]",
@@ -194,6 +194,7 @@ def register(env: dict[str, str]) -> None:
 def start_worker(env: dict[str, str], home: Path, logs: Path) -> Service:
     """A process worker on the pool, polling every second."""
     worker_env = env | {
+        "SALES_CACHE_HMAC_KEY": "e2e-cache-signing-key-not-a-secret-0000",  # S3 cache: required
         "PREFECT_HOME": str(home),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
@@ -305,7 +306,9 @@ def test_an_upload_starts_one_run_on_that_file_and_its_history(stack: Stack) -> 
     )
     seconds = time.perf_counter() - start
     assert run.state.is_completed(), f"{run.state}\n{stack.logs()}"
-    assert run.parameters["s3_object"] == {"bucket": LANDING, "key": key}
+    etag = stack.s3.head_object(Bucket=LANDING, Key=key)["ETag"].strip('"')
+    triggered_by = {"bucket": LANDING, "key": key, "etag": etag}
+    assert run.parameters["s3_object"] == triggered_by
 
     wait_for(stack.queue_empty, 60, "the bridge to drain the queue")
     bridge_log = stack.bridge.output()
@@ -317,6 +320,7 @@ def test_an_upload_starts_one_run_on_that_file_and_its_history(stack: Stack) -> 
     assert stack.runs("daily") == []
 
     manifest = stack.manifest(str(run.id))
+    assert manifest["trigger"] == triggered_by  # the checked values
     files = sorted(f["path"] for f in manifest["input"]["files"])
     assert files == sorted(f"s3://{LANDING}/{k}" for k in [*stack.history, key])
     run_prefix = manifest["run_dir"].removeprefix(f"s3://{OUT_BUCKET}/") + "/"

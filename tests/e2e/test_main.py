@@ -152,3 +152,41 @@ def test_multirun_sweeps_each_value_into_its_own_run(env: dict[str, str], tmp_pa
         for d in dirs
     )
     assert depths == [3, 6]
+
+
+def test_bad_values_end_with_one_short_block_and_no_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    local = {**env, "SALES_OUTPUT_PATH": str(tmp_path / "out")}
+    local.pop("SALES_FORECAST_DEBUG", None)
+    bad = ["forecast.horizon=0", "+model.hyperparameters.foo_param=1", "model.model_name=../../x"]
+    proc = main(*bad, env=local, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == "config error: 3 config values are not valid:"
+    assert len(lines) == 5, proc.stderr  # the three problems and the debug hint
+    for value in bad:
+        assert value.lstrip("+") in proc.stderr
+    assert "e.g. forecast.horizon=28" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Starting temporary server" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_data_error_ends_the_run_with_its_block_and_no_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    local = {**env, "SALES_OUTPUT_PATH": str(tmp_path / "out")}
+    local.pop("SALES_FORECAST_DEBUG", None)
+    proc = main(*SMALL, "forecast.horizon=200", env=local)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    block = proc.stderr[proc.stderr.index("\ndata error: ") :].strip().splitlines()
+    assert block[0].startswith("data error: history: the panel has ")
+    assert "this run needs 429" in block[0]
+    assert block[1].startswith("  fix: set evaluation.backtest_windows=")
+    assert "SALES_FORECAST_DEBUG=1" in block[2]
+    debug = main(*SMALL, "forecast.horizon=200", env={**local, "SALES_FORECAST_DEBUG": "1"})
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr

@@ -9,6 +9,7 @@ from tests.support import SMALL
 
 FAKE_KEY_ID = "testing"
 FAKE_SECRET = "fake-secret-never-logged-0123456789"  # grepped for in every written object
+CACHE_KEY = "s3-tests-cache-signing-key-not-a-secret"  # the shared cache's HMAC key
 REGION = "us-east-1"
 DEAD_ENDPOINT = "http://127.0.0.1:9"  # nothing listens on the discard port
 BUCKET = "sales-forecast-test"
@@ -27,6 +28,7 @@ AWS_ENV_KEYS = (
     "AWS_EC2_METADATA_DISABLED",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    "SALES_CACHE_HMAC_KEY",
 )
 
 
@@ -38,8 +40,12 @@ CATEGORIES = [
 
 
 def fake_aws_env(endpoint: str, home: Path) -> dict[str, str]:
-    """AWS variables for a test process: fake keys, one region, no instance metadata."""
+    """AWS variables for a test process: fake keys, one region, no instance metadata.
+
+    Also the key that signs the shared task-result cache: every process sharing it has it.
+    """
     return {
+        "SALES_CACHE_HMAC_KEY": CACHE_KEY,
         "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
         "AWS_DEFAULT_REGION": REGION,

@@ -31,6 +31,7 @@ from tests.s3.faults import Fault, FaultProxy
 from tests.s3.iam import denied
 from tests.s3.support import (
     BUCKET,
+    CACHE_KEY,
     FAKE_SECRET,
     STAGES,
     fake_aws_env,
@@ -39,6 +40,7 @@ from tests.s3.support import (
     s3_overrides,
 )
 from tests.support import REPO
+from tests.support.cache_records import pickle_record, storage_key
 from tests.support.cloudformation import render
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -148,13 +150,16 @@ def test_no_secret_reaches_artifacts_results_blocks_or_config(
     s3_run: dict[str, Any], s3: Any
 ) -> None:
     for key in list_keys(s3, "out-main/"):
-        assert FAKE_SECRET.encode() not in read_object(s3, f"s3://{BUCKET}/{key}"), key
-    docs = result_storage_blocks()
-    assert docs
+        body = read_object(s3, f"s3://{BUCKET}/{key}")
+        assert FAKE_SECRET.encode() not in body, key
+        assert CACHE_KEY.encode() not in body, key
+    docs = result_storage_blocks()  # other test modules may have saved local ones
+    slugs = [doc.block_type.slug for doc in docs if doc.block_type is not None]
+    assert "sales-forecast-signed-s3-bucket" in slugs
+    assert all(slug.startswith("sales-forecast-signed-") for slug in slugs), slugs
     for doc in docs:
-        assert doc.block_type is not None
-        assert doc.block_type.slug == "s3-bucket"
         assert FAKE_SECRET not in json.dumps(doc.data, default=str)
+        assert CACHE_KEY not in json.dumps(doc.data, default=str)
 
 
 @dataclass
@@ -356,6 +361,7 @@ def test_another_process_with_its_own_prefect_home_takes_every_stage_from_the_ca
     assert "- ingest: " not in log  # cached: the stage did not log its counts ...
     assert "Finished in state Cached" in log  # ... and the run's logs were captured
     assert FAKE_SECRET not in log
+    assert CACHE_KEY not in log
     assert not (tmp_path / "home" / "storage").exists()  # nothing cached locally
     manifest = manifest_of(s3, second)
     flow_s = dt.datetime.fromisoformat(manifest["finished_at"]) - dt.datetime.fromisoformat(
@@ -365,3 +371,53 @@ def test_another_process_with_its_own_prefect_home_takes_every_stage_from_the_ca
         f"second process: {seconds:.1f}s in all, flow {flow_s.total_seconds():.1f}s, "
         f"stages {sum(v['seconds'] for v in manifest['steps'].values()):.2f}s"
     )
+
+
+def test_a_shared_cache_without_a_signing_key_fails_before_any_work(
+    raw_dataset: dict[str, Any], moto_endpoint: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.sales_forecast import sales_forecast
+
+    monkeypatch.delenv("SALES_CACHE_HMAC_KEY")
+    out = f"s3://{BUCKET}/out-no-key"
+    state = sales_forecast(
+        overrides=s3_overrides(raw_dataset["url"], out, f"storage.endpoint_url={moto_endpoint}"),
+        return_state=True,
+    )
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert f"output.result_storage={out}/cache is a shared cache" in message
+    assert "SALES_CACHE_HMAC_KEY" in message
+    assert "output.cache_key_block" in message
+    assert list_keys(s3, "out-no-key/") == []
+
+
+def test_a_pickle_record_planted_in_the_shared_cache_never_runs(
+    s3_run: dict[str, Any],
+    raw_dataset: dict[str, Any],
+    moto_endpoint: str,
+    s3: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Last in this module: it replaces a record of MAIN_OUT's cache (the run repairs it)."""
+    key = storage_key(task_runs(manifest_of(s3, s3_run)["flow_run_id"])["ingest"])
+    assert key is not None
+    url = f"{MAIN_OUT}/cache/{key}"
+    marker = tmp_path / "marker"
+    planted = pickle_record(marker, key)
+    s3.put_object(Bucket=BUCKET, Key=url.removeprefix(f"s3://{BUCKET}/"), Body=planted)
+    with caplog.at_level("WARNING"):
+        result = run_flow(
+            *s3_overrides(raw_dataset["url"], MAIN_OUT, f"storage.endpoint_url={moto_endpoint}")
+        )
+    assert not marker.exists()
+    [warning] = [r.getMessage() for r in caplog.records if url in r.getMessage()]
+    assert "no signature header" in warning
+    states = {k: v["state"] for k, v in manifest_of(s3, result)["steps"].items()}
+    expected = {s: "Completed" if s == "ingest" else "Cached" for s in STAGES}
+    assert {s: states[s] for s in STAGES} == expected
+    assert forecasts_of(s3, result).equals(forecasts_of(s3, s3_run))
+    repaired = read_object(s3, url)
+    assert repaired != planted
+    assert repaired.startswith(b"sales-forecast-cache/v1 ")

@@ -1,4 +1,4 @@
-"""tasks.storage and tasks.ingest against a real S3 protocol server (moto), no Prefect server.
+"""tasks.storage and tasks.data.ingest against a real S3 protocol server (moto), no Prefect server.
 
 Listing, fingerprints (ETags), round trips, Polars' cloud scan, error classification
 (transient vs permanent, naming bucket and key), and that secrets stay out of settings.

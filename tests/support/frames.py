@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-# The raw contract as ingest.scan produces it (tasks.schemas.RawSales).
+# The raw contract as ingest.scan produces it (tasks.data.schemas.RawSales).
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "date_raw": pl.String(),
     "date": pl.Date(),

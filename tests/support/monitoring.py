@@ -105,7 +105,7 @@ def quality_json() -> dict[str, Any]:
 
 
 def features(n: int, seed: int, *, shift: float = 0.0, hostile_every: int = 3) -> pl.DataFrame:
-    """Feature-like rows (lag stored unscaled, like tasks.features) over three product types."""
+    """Feature-like rows (lag stored unscaled, as tasks.model.features does), three products."""
     rng = np.random.default_rng(seed)
     scale = rng.uniform(50, 150, n)
     idx = np.arange(n)

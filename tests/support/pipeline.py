@@ -26,7 +26,7 @@ class PipelineRun:
 
 # One LightGBM thread: on a busy 2-core machine OpenMP's spinning threads make a 2-thread
 # fit take 10-80 s instead of 0.7 s. With ``deterministic`` and ``force_row_wise`` (always
-# set by tasks.train) the trees are the same for 1 and 2 threads (checked 2026-11).
+# set by tasks.model.train) the trees are the same for 1 and 2 threads (checked 2026-11).
 TEST_OVERRIDES = ["model.hyperparameters.num_threads=1"]
 
 

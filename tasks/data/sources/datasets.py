@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import json
 from dataclasses import dataclass
 
 import polars as pl
 
+from tasks.storage import state
 from tasks import storage
 
 PACKAGE, RESOURCE = "tsdata", "fpppy/aus_retail.csv"
@@ -89,10 +89,15 @@ def prepare_aus_retail(root: str) -> PreparedDataset:
     """Write the mapped data set under ``root`` once; reuse it while the source is unchanged."""
     source, digest = read_aus_retail_source()
     marker_path = storage.join(root, MARKER)
-    if storage.exists(marker_path):
-        marker = json.loads(storage.read_text(marker_path))
-        if marker.get("source_sha256") == digest:
-            return PreparedDataset(root, marker["rows"], marker["series"], marker["dropped"], True)
+    fields: state.Schema = {"source_sha256": str, "rows": int, "series": int, "dropped": int}
+    try:
+        marker = state.read_json(
+            marker_path, what="prepared data marker", fix="none: prepared again", required=fields
+        )
+    except state.CorruptStateError:
+        marker = None  # derived data: prepared again below, which rewrites the marker
+    if marker is not None and marker["source_sha256"] == digest:
+        return PreparedDataset(root, marker["rows"], marker["series"], marker["dropped"], True)
     raw = aus_retail_to_raw(source)
     storage.write_parquet_atomic(storage.join(root, FILE_NAME), raw)
     series = raw.select("region", "product_type").n_unique()

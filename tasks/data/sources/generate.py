@@ -205,11 +205,12 @@ def _are_names(values: object) -> bool:
 
 
 def _is_country(country: object) -> bool:
-    return isinstance(country, str) and _country_supported(country)
+    return isinstance(country, str) and country_supported(country)
 
 
 @functools.lru_cache(maxsize=64)
-def _country_supported(country: str) -> bool:
+def country_supported(country: str) -> bool:
+    """True when the ``holidays`` package knows ``country`` (an ISO code such as ``US``)."""
     try:
         holidays.country_holidays(country, years=[])
     except NotImplementedError:

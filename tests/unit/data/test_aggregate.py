@@ -1,4 +1,4 @@
-"""Unit tests for tasks.aggregate: periods, calendar completion, partial edge periods."""
+"""Unit tests for tasks.data.aggregate: periods, calendar completion, partial edge periods."""
 
 from __future__ import annotations
 

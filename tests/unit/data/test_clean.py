@@ -1,10 +1,11 @@
-"""Unit tests for tasks.clean: quarantine reasons and precedence, repair, duplicates, counts."""
+"""Unit tests for tasks.data.clean: quarantine reasons and precedence, repair, duplicates, counts."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -400,3 +401,33 @@ def test_collect_matches_collecting_each_plan(raw_rows: RawRows) -> None:
     empty, _ = clean.collect(clean.flag_rows(raw_rows(), PARAMS), PARAMS, [])
     assert empty.counts["rows_in"] == 0
     assert empty.quarantine.columns == direct.quarantine.columns
+
+
+# --- every row quarantined ---------------------------------------------------------------------
+
+
+def test_all_quarantined_reports_counts_by_reason_and_writes_the_quarantine(
+    raw_rows: RawRows, tmp_path: Path
+) -> None:
+    from tasks.stages import no_clean_rows_task
+
+    raw = raw_rows(*[REASON_CASES["unknown_category"]] * 3, REASON_CASES["negative_revenue"])
+    result, _ = clean.collect(clean.flag_rows(raw, PARAMS), PARAMS, [])
+    assert result.daily.height == 0
+    run_dir = tmp_path / "runs" / "2024-01-01" / "run-1"
+    with pytest.raises(clean.NoCleanRowsError) as info:
+        no_clean_rows_task.fn(result, str(run_dir))
+    text = info.value.block()
+    assert "all 4 rows were quarantined (unknown_category 3, negative_revenue 1)" in text
+    assert f"where: {run_dir / 'quarantine.parquet'}" in text
+    assert "data.allowed_categories" in text  # the fix for the most common reason
+    written = pl.read_parquet(run_dir / "quarantine.parquet")
+    assert written.equals(result.quarantine)
+    assert not (run_dir / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("reason", sorted(clean.REASON_FIXES))
+def test_every_reason_has_a_fix(reason: str) -> None:
+    assert reason in QUARANTINE_REASONS
+    error = clean.no_clean_rows({"rows_in": 2, reason: 2}, "q.parquet")
+    assert clean.REASON_FIXES[reason] in error.block()

@@ -1,4 +1,4 @@
-"""Unit tests for the synthetic sales generator (tasks.generate)."""
+"""Unit tests for the synthetic sales generator (tasks.data.sources.generate)."""
 
 from __future__ import annotations
 

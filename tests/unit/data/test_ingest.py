@@ -1,4 +1,4 @@
-"""Unit tests for tasks.ingest: discovery, fingerprints, lazy normalised scan, schema errors."""
+"""Unit tests for tasks.data.ingest: discovery, fingerprints, lazy normalised scan, schema errors."""
 
 from __future__ import annotations
 
@@ -304,3 +304,62 @@ def test_typed_parquet_and_csv_text_normalise_alike(tmp_path: Path) -> None:
     assert parquet.select(values).equals(csv.select(values))
     assert parquet["arrival_date"].to_list() == [D(2024, 1, 3)] * 3
     assert csv["arrival_date"].to_list() == [D(2024, 1, 4)] * 3
+
+
+# --- unreadable files are named ------------------------------------------------------------------
+
+
+def _good_parquet(path: Path, rows: int = 1000) -> bytes:
+    pl.DataFrame(
+        {
+            "date": [D(2024, 1, 1)] * rows,
+            "region": ["north"] * rows,
+            "product_type": ["toys"] * rows,
+            "revenue": [float(i) for i in range(rows)],
+        }
+    ).write_parquet(path, compression="uncompressed")
+    return path.read_bytes()
+
+
+def test_empty_and_truncated_files_are_all_named_in_one_error(raw_dir: Path) -> None:
+    bad = raw_dir / "date=2024-01-03"
+    bad.mkdir()
+    (bad / "empty.parquet").write_bytes(b"")
+    (bad / "empty.csv").write_bytes(b"")
+    whole = _good_parquet(bad / "truncated.parquet")
+    (bad / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    total = len(storage.list_data_files(str(raw_dir)))
+    with pytest.raises(ingest.UnreadableFilesError) as info:
+        ingest.discover(str(raw_dir), "auto", [])
+    text = info.value.block()
+    assert f"ingest: 3 of {total} file(s) under {str(raw_dir)!r} cannot be read" in text
+    assert f"{bad / 'empty.parquet'}: empty file (0 bytes)" in text
+    assert f"{bad / 'empty.csv'}: empty file (0 bytes)" in text
+    assert f"{bad / 'truncated.parquet'}: ComputeError: parquet: File out of specification" in text
+    assert "fix: replace or remove those files" in text
+    assert "date=2024-01-01" not in text  # the readable files are not listed
+    assert isinstance(info.value, ValueError)  # a data error: never retried
+
+
+def test_a_long_list_of_unreadable_files_is_capped(tmp_path: Path) -> None:
+    for i in range(25):
+        (tmp_path / f"part-{i:02d}.parquet").write_bytes(b"")
+    with pytest.raises(ingest.UnreadableFilesError) as info:
+        ingest.discover(str(tmp_path), "auto", [])
+    assert "25 of 25 file(s)" in str(info.value)
+    assert "... and 5 more" in str(info.value)
+    assert len(info.value.block().splitlines()) < 30
+
+
+def test_a_corrupt_data_page_is_found_by_reading_each_file(raw_dir: Path) -> None:
+    corrupt = raw_dir / "date=2024-01-03" / "corrupt.parquet"
+    corrupt.parent.mkdir()
+    data = bytearray(_good_parquet(corrupt))
+    data[200:4000] = b"\xff" * 3800  # pages overwritten; the footer is intact
+    corrupt.write_bytes(bytes(data))
+    source = ingest.discover(str(raw_dir), "auto", [])  # footers read fine
+    with pytest.raises(pl.exceptions.ComputeError):
+        ingest.scan(source).collect()
+    reasons = ingest.unreadable_files(source)
+    assert list(reasons) == [str(corrupt)]
+    assert reasons[str(corrupt)].startswith("ComputeError: parquet: File out of specification")

@@ -1,4 +1,4 @@
-"""Unit tests for tasks.schemas: each boundary model and the all-failures error report."""
+"""Unit tests for tasks.data.schemas: each boundary model and the all-failures error report."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def test_wrong_type_fails_at_composition(override: str) -> None:
 
 
 def test_unknown_frequency_fails_before_any_work() -> None:
-    with pytest.raises(ValueError, match=r"data\.frequency='2d'"):
+    with pytest.raises(ValueError, match=r"data\.frequency=2d: must be one of '?1d'?"):
         compose("data.frequency=2d")
 
 
@@ -125,7 +125,12 @@ def test_generator_spec_and_clean_params_follow_config() -> None:
 
 def test_extra_columns_are_only_those_the_config_uses() -> None:
     assert conf.extra_columns(compose()) == []
-    cfg = compose("data.series_keys=[region,channel]", "features.categorical_columns=[channel]")
+    cfg = compose(
+        "data.series_keys=[region,channel]",
+        "features.categorical_columns=[channel]",
+        "evaluation.segment_by=channel",
+        "monitoring.drift.segment_by=[channel]",
+    )
     assert conf.extra_columns(cfg) == ["channel"]
 
 
@@ -143,3 +148,27 @@ def test_no_config_key_can_hold_a_secret(data: str, monkeypatch: pytest.MonkeyPa
     keys = _keys(conf.as_dict(conf.compose_config([f"data={data}"])))
     secret_like = [k for k in keys if re.search(r"secret|password|token|access_key", k, re.I)]
     assert secret_like == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("name: synthetic", "name: ${oc.env:SALES_TEST_CANARY}", "data.name"),
+        ("- north", "- ${oc.env:SALES_TEST_CANARY}", "data.allowed_categories.region.0"),
+        ("objective: tweedie", "objective: ${data.name}", "model.hyperparameters.objective"),
+    ],
+)
+def test_a_stored_config_with_an_interpolation_is_not_resolved(
+    canary: str, old: str, new: str, where: str
+) -> None:
+    """A registered champion's config.yaml is outside input: a planted ``${oc.env:...}`` in
+    it must not read this process's environment when the next run compares against it."""
+    text = conf.resolved_yaml(conf.compose_config([]))
+    assert conf.from_resolved_yaml(text, "champion").data.name == "synthetic"
+    planted = text.replace(old, new, 1)
+    assert planted != text
+    other, problem = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    assert other is None
+    assert problem is not None
+    assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
+    assert canary not in problem

@@ -18,8 +18,11 @@ from unittest import mock
 import pytest
 import yaml
 
+from flows.events.landing import Landing
 from flows.events.notifications import EVENT_NAME, BridgeSettings, S3Object, prefect_event
+from flows.events.trigger import checked_upload
 from flows.ops import deploy
+from tasks.storage import DATA_SUFFIXES
 from tests.support import REPO
 
 K8S_VERSION = "1.33"
@@ -105,6 +108,10 @@ def test_both_deployments_run_one_at_a_time_on_the_shared_queue(name: str) -> No
     env = deployment["work_pool"]["job_variables"]["env"]
     assert env["SALES_INPUT_PATH"] == "s3://sales-landing/landing/"
     assert env["SALES_OUTPUT_PATH"] == "s3://sales-forecast-out/forecast"
+    assert (env["SALES_LANDING_BUCKET"], env["SALES_LANDING_PREFIX"]) == (
+        "sales-landing",
+        "landing/",
+    )  # the allow-list the flow checks an event's object against
 
 
 def test_the_daily_schedule_has_a_configurable_time_zone() -> None:
@@ -126,10 +133,11 @@ def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -
     assert trigger.for_each == {"prefect.resource.id"}
 
     key = 'landing/date=2024-05-01/north "q" {{x}}.csv'
-    obj = S3Object("sales-landing", key, "etag", 10, "ObjectCreated:Put", "2024-05-01T00:00:00Z")
+    etag = "0123456789abcdef0123456789abcdef-2"
+    obj = S3Object("sales-landing", key, etag, 10, "ObjectCreated:Put", "2024-05-01T00:00:00Z")
     event = ReceivedEvent.model_validate(prefect_event(obj))
     assert trigger.match.matches(event.resource)
-    other = S3Object("sales-landing", "archive/x.csv", "e", 1, "ObjectCreated:Put", None)
+    other = S3Object("sales-landing", "archive/x.csv", etag, 1, "ObjectCreated:Put", None)
     assert not trigger.match.matches(ReceivedEvent.model_validate(prefect_event(other)).resource)
 
     parameters = copy.deepcopy(spec["parameters"])  # rendered as the server's action does
@@ -137,7 +145,10 @@ def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -
     context = HydrationContext(
         raise_on_error=True, render_jinja=True, jinja_context={"event": event}
     )
-    assert hydrate(parameters, context) == {"s3_object": {"bucket": "sales-landing", "key": key}}
+    rendered = hydrate(parameters, context)
+    assert rendered == {"s3_object": {"bucket": "sales-landing", "key": key, "etag": etag}}
+    landing = Landing(("sales-landing",), "landing/", DATA_SUFFIXES)
+    assert checked_upload(rendered["s3_object"], landing).as_dict() == rendered["s3_object"]
 
 
 def flow_run_job(deployment_name: str) -> dict[str, Any]:
@@ -193,14 +204,22 @@ def test_the_flow_run_job_is_a_valid_kubernetes_job(name: str) -> None:
     assert env["SALES_INPUT_PATH"] == "s3://sales-landing/landing/"
     assert env["SALES_OUTPUT_PATH"] == "s3://sales-forecast-out/forecast"
     assert not any("SECRET" in k or "PASSWORD" in k for k in env)  # secrets: envFrom only
-    assert container["envFrom"] == [{"secretRef": {"name": "sales-forecast-aws", "optional": True}}]
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "sales-forecast-aws", "optional": True}},
+        {"secretRef": {"name": "sales-forecast-cache-key", "optional": True}},  # cache HMAC key
+    ]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_the_work_pool_template_declares_its_variables() -> None:
     template = json.loads(deploy.TEMPLATE.read_text())
     variables = template["variables"]["properties"]
-    assert {"credentials_secret_name", "active_deadline_seconds", "image"} <= set(variables)
+    assert {
+        "credentials_secret_name",
+        "cache_key_secret_name",
+        "active_deadline_seconds",
+        "image",
+    } <= set(variables)
     used = json.dumps(template["job_configuration"])
     for name in variables:
         assert "{{ " + name + " }}" in used, name
@@ -217,8 +236,9 @@ def test_the_bridge_manifests_are_valid_and_match_its_settings() -> None:
     assert container["command"] == ["python", "-m", "flows.bridge"]
     assert container["livenessProbe"]["exec"]["command"][-1] == "--healthcheck"
     settings = BridgeSettings.from_env(by_kind["ConfigMap"]["data"])
-    assert settings.prefix == "landing/"
-    assert settings.suffixes == (".parquet", ".csv")
+    assert settings.landing.buckets == ("sales-landing",)
+    assert settings.landing.prefix == "landing/"
+    assert settings.landing.suffixes == (".parquet", ".csv")
     assert pod["serviceAccountName"] == "sales-forecast-bridge"
     kustomization = yaml.safe_load((REPO / "deploy/kustomization.yaml").read_text())
     assert set(kustomization["resources"]) == {"flow-runs.yaml", "s3-bridge.yaml"}
@@ -263,6 +283,17 @@ def test_deploy_names_the_missing_variables(
     assert deploy.main(["deploy", "--no-build"]) == 2
     assert "SALES_LANDING_BUCKET, SALES_LANDING_PREFIX, SALES_OUTPUT_PATH" in caplog.text
     assert deploy.missing_env(DEPLOY_ENV, build=True) == ["IMAGE_REPOSITORY"]
+    assert deploy.landing_problem(DEPLOY_ENV) is None
+    for name, value, error in [
+        ("SALES_LANDING_BUCKET", "Sales_Landing", "is not an S3 bucket name"),
+        ("SALES_LANDING_BUCKET", "sales-landing,sales-eu", "from one bucket"),
+        ("SALES_LANDING_PREFIX", "landing", "must be a safe key prefix ending in '/'"),
+    ]:
+        for key, val in {**DEPLOY_ENV, name: value}.items():
+            monkeypatch.setenv(key, val)
+        caplog.clear()
+        assert deploy.main(["deploy", "--no-build"]) == 2
+        assert error in caplog.text
     env = deploy.deploy_env({"GIT_COMMIT": "0123456789abcdef0123"})
     assert (env["IMAGE_TAG"], env["SALES_SCHEDULE_TIMEZONE"]) == ("0123456789ab", "UTC")
 

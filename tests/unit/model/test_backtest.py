@@ -1,4 +1,4 @@
-"""Unit tests for tasks.evaluate: origins, baselines, backtest windows and the gate."""
+"""Unit tests for tasks.model.backtest: origins, baselines, backtest windows and the gate."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from polars.testing import assert_frame_equal
 
 from tasks.model.backtest import (
     BacktestParams,
+    ShortHistoryError,
     backtest,
     backtest_window,
+    check_history,
     moving_average,
     origins,
     seasonal_naive,
@@ -90,7 +92,7 @@ def test_origins_with_exactly_enough_history() -> None:
 
 
 def test_origins_too_short_history_names_the_settings() -> None:
-    with pytest.raises(ValueError, match="need 11 periods, the panel has 10") as err:
+    with pytest.raises(ValueError, match=r"the panel has 10 period.*this run needs 11") as err:
         origins(days(10), horizon=3, windows=2, min_history=5)
     assert "evaluation.backtest_windows" in str(err.value)
     assert "forecast.horizon" in str(err.value)
@@ -232,8 +234,9 @@ def test_backtest_is_deterministic() -> None:
 
 def test_backtest_too_short_history_is_a_clear_error() -> None:
     panel = weekly_panel(n=20)
-    with pytest.raises(ValueError, match=r"evaluation\.backtest_windows or forecast\.horizon"):
+    with pytest.raises(ValueError, match=r"(?s)has 20 period.*needs \d+.*fix: .*horizon") as err:
         backtest(panel, SPEC, params(horizon=7, windows=2), HYPER, 20, 7)
+    assert "data.input_path" in str(err.value)
 
 
 def test_backtest_rejects_an_unknown_segment_column() -> None:
@@ -309,3 +312,39 @@ def test_gate_with_a_champion_that_cannot_be_rescored() -> None:
     decision = gate(metrics(0.30, 0.40), 0.0, champion(None))
     assert decision["passed"] is True
     assert decision["reasons"][1] == "champion v7 could not be re-scored; not compared"
+
+
+# --- too little history, before training ---------------------------------------------------------
+
+
+def test_history_check_names_periods_needed_and_available_and_the_keys() -> None:
+    panel = weekly_panel(n=20)  # lookback 7: needs 8 + 2 x 7 = 22
+    with pytest.raises(ShortHistoryError) as info:
+        check_history(panel, SPEC, params(horizon=7, windows=2))
+    text = info.value.block()
+    assert "the panel has 20 period(s); this run needs 22" in text
+    assert "set evaluation.backtest_windows=1" in text
+    assert "set forecast.horizon=6" in text
+    assert "features.lags and features.window_sizes of at most 5" in text
+
+
+@pytest.mark.parametrize(
+    "fixed",
+    [
+        {"horizon": 7, "windows": 1},  # evaluation.backtest_windows=1
+        {"horizon": 6, "windows": 2},  # forecast.horizon=6
+    ],
+)
+def test_each_suggested_fix_makes_the_history_enough(fixed: dict[str, int]) -> None:
+    panel = weekly_panel(n=20)
+    check_history(panel, SPEC, params(**fixed))
+    backtest(panel, SPEC, params(**fixed), HYPER, 5, 7)  # and the backtest runs
+
+
+def test_shorter_lags_suggested_make_the_history_enough() -> None:
+    short = FeatureSpec("1d", KEYS, lags=[1, 5], window_sizes=[5], categorical_columns=KEYS)
+    check_history(weekly_panel(n=20), short, params(horizon=7, windows=2))
+
+
+def test_exactly_enough_history_passes() -> None:
+    check_history(weekly_panel(n=22), SPEC, params(horizon=7, windows=2))

@@ -1,4 +1,4 @@
-"""Unit tests for tasks.forecast: future periods, promo plans, recursion, clipping."""
+"""Unit tests for tasks.model.forecast: future periods, promo plans, recursion, clipping."""
 
 from __future__ import annotations
 

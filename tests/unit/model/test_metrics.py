@@ -1,4 +1,4 @@
-"""Unit tests for tasks.metrics on hand-computed numbers."""
+"""Unit tests for tasks.model.metrics on hand-computed numbers."""
 
 from __future__ import annotations
 

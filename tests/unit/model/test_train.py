@@ -1,4 +1,4 @@
-"""Unit tests for tasks.train: determinism, seeds, fixed category codes, clipping."""
+"""Unit tests for tasks.model.train: determinism, seeds, fixed category codes, clipping."""
 
 from __future__ import annotations
 

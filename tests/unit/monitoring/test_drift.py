@@ -40,7 +40,7 @@ def frame(
             "region": np.where(rng.random(n) < north, "north", "south"),
             "date": [dt.date(2024, 1, 1) + dt.timedelta(days=int(i) // 20) for i in range(n)],
             "revenue": scale * rng.gamma(4.0, 0.25, n),
-            "lag_1": lag * scale,  # stored unscaled, like tasks.features does
+            "lag_1": lag * scale,  # stored unscaled, like tasks.model.features does
             "promo": (rng.random(n) < promo_rate).astype(float),
             "scale": scale,
         }

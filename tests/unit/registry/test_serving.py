@@ -1,4 +1,4 @@
-"""Unit tests for tasks.serving: dated copy, latest and its pointer, and latest only moving on."""
+"""Unit tests for tasks.registry.serving: dated copy, latest and its pointer, latest moves on."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 from pathlib import Path
@@ -222,3 +223,45 @@ def test_paths_and_urls(tmp_path: Path) -> None:
     assert storage.join(str(tmp_path), "runs", "a") == str(tmp_path / "runs" / "a")
     assert storage.uri("s3://b/k") == "s3://b/k"
     assert storage.uri(str(tmp_path / "x")) == (tmp_path / "x").resolve().as_uri()
+
+
+# --- which local failures are retried ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.ENOSPC, "No space left on device", "/out/x"),
+        OSError(errno.EDQUOT, "Disk quota exceeded", "/out/x"),
+        OSError(errno.EROFS, "Read-only file system", "/out/x"),
+        NotADirectoryError(errno.ENOTDIR, "Not a directory", "/out/runs/x"),
+        IsADirectoryError(errno.EISDIR, "Is a directory", "/out/x"),
+        PermissionError(errno.EACCES, "Permission denied", "/out/x"),
+        FileNotFoundError(errno.ENOENT, "No such file or directory", "/in/x"),
+        OSError(errno.ENAMETOOLONG, "File name too long", "/out/x"),
+    ],
+    ids=lambda exc: errno.errorcode[exc.errno],
+)
+def test_permanent_local_errors_are_not_retried(exc: OSError) -> None:
+    from prefect.states import Failed
+
+    from tasks.stages import is_transient
+
+    assert not storage.is_transient_error(exc)
+    assert not is_transient(None, None, Failed(data=exc))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.EIO, "Input/output error"),
+        OSError(errno.EAGAIN, "Resource temporarily unavailable"),
+        OSError(errno.ESTALE, "Stale file handle"),
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+        TimeoutError("timed out"),
+        OSError("disk hiccup"),
+    ],
+    ids=str,
+)
+def test_transient_local_errors_are_retried(exc: OSError) -> None:
+    assert storage.is_transient_error(exc)

@@ -22,6 +22,7 @@ from prefect import task
 
 from tasks import caching
 from tasks.caching import BundleSerializer, ContentInputs, InputFiles, frame_digest, stable_form
+from tasks.caching import keys as cache_keys
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanParams, CleanResult
 from tasks.data.ingest import FileGroup, RawSource
@@ -192,7 +193,7 @@ def test_code_digest_covers_sub_packages(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "stages.py").write_text("X = 1\n")
     module = tmp_path / "model" / "features.py"
     module.write_text("LAGS = [1, 7]\n")
-    monkeypatch.setattr(caching, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(cache_keys, "PACKAGE_DIR", tmp_path)
     digest = caching.code_digest.__wrapped__
     before = digest()
     module.write_text("LAGS = [1, 14]\n")

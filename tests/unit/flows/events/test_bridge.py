@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 
 from flows.events import bridge as service
+from flows.events.landing import Landing
 from flows.events.notifications import (
+    DEFAULT_SUFFIXES,
     EVENT_NAME,
     BadMessageError,
     BridgeSettings,
@@ -32,6 +35,7 @@ from flows.events.notifications import (
 LANDING = "sales-landing"
 OTHER = "other-bucket"
 PREFIX = "landing/"
+ETAG = "0123456789abcdef0123456789abcdef"
 
 
 @dataclass
@@ -101,8 +105,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
             )
         settings = BridgeSettings(
             queue_url=queue,
-            prefix=PREFIX,
-            bucket=LANDING,
+            landing=Landing((LANDING,), PREFIX, DEFAULT_SUFFIXES),
             wait_seconds=0,
             visibility_timeout=0,
             heartbeat_file=str(tmp_path / "heartbeat"),
@@ -172,7 +175,7 @@ def event_id_of(bucket: str, key: str, etag: str) -> uuid.UUID:
         (LANDING, "landing/x.parquet.tmp", "does not end in .parquet/.csv"),
         (LANDING, "landing/_temporary/0/x.parquet", "hidden part '_temporary'"),
         (LANDING, "landing/.x.csv", "hidden part '.x.csv'"),
-        (OTHER, "landing/x.parquet", "is not the landing bucket"),
+        (OTHER, "landing/x.parquet", "is not a landing bucket (sales-landing)"),
     ],
 )
 def test_other_objects_are_logged_ignored_and_deleted(
@@ -303,7 +306,7 @@ def test_sns_wrapped_notifications_and_removals() -> None:
     record = {
         "eventName": "ObjectCreated:Copy",
         "eventTime": "2024-05-01T00:00:00.000Z",
-        "s3": {"bucket": {"name": "b"}, "object": {"key": "landing/a%3Db.csv", "eTag": "e"}},
+        "s3": {"bucket": {"name": "bkt"}, "object": {"key": "landing/a%3Db.csv", "eTag": ETAG}},
     }
     removed = {**record, "eventName": "ObjectRemoved:Delete"}
     envelope = {"Type": "Notification", "Message": json.dumps({"Records": [record, removed]})}
@@ -315,30 +318,176 @@ def test_sns_wrapped_notifications_and_removals() -> None:
 
 
 def test_settings_come_from_the_environment() -> None:
-    with pytest.raises(ValueError, match="SALES_BRIDGE_QUEUE_URL and SALES_LANDING_PREFIX"):
+    with pytest.raises(
+        ValueError, match="SALES_BRIDGE_QUEUE_URL, SALES_LANDING_BUCKET, SALES_LANDING_PREFIX"
+    ):
         BridgeSettings.from_env({})
-    env = {"SALES_BRIDGE_QUEUE_URL": "http://q", "SALES_LANDING_PREFIX": "landing/"}
+    env = {
+        "SALES_BRIDGE_QUEUE_URL": "http://q",
+        "SALES_LANDING_BUCKET": "sales-landing, sales-landing-eu",
+        "SALES_LANDING_PREFIX": "landing/",
+    }
     settings = BridgeSettings.from_env(
         {**env, "SALES_BRIDGE_SUFFIXES": ".parquet", "SALES_BRIDGE_WAIT_SECONDS": "5"}
     )
-    assert (settings.suffixes, settings.wait_seconds, settings.bucket) == ((".parquet",), 5, None)
-    assert BridgeSettings.from_env(env).suffixes == (".parquet", ".csv")
+    assert (settings.landing.suffixes, settings.wait_seconds) == ((".parquet",), 5)
+    assert settings.landing.buckets == ("sales-landing", "sales-landing-eu")
+    assert BridgeSettings.from_env(env).landing.suffixes == (".parquet", ".csv")
     with pytest.raises(ValueError, match="SALES_BRIDGE_SUFFIXES"):
         BridgeSettings.from_env({**env, "SALES_BRIDGE_SUFFIXES": "csv"})
+    with pytest.raises(ValueError, match="SALES_LANDING_BUCKET='Sales_Landing' is not an S3"):
+        BridgeSettings.from_env({**env, "SALES_LANDING_BUCKET": "Sales_Landing"})
+    with pytest.raises(ValueError, match=r"SALES_LANDING_PREFIX='\.\./' must be a safe key prefix"):
+        BridgeSettings.from_env({**env, "SALES_LANDING_PREFIX": "../"})
 
 
 def test_the_healthcheck_reads_the_heartbeat(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     beat = tmp_path / "beat"
-    settings = BridgeSettings("http://q", "landing/", heartbeat_file=str(beat))
+    landing = Landing(("sales-landing",), "landing/", DEFAULT_SUFFIXES)
+    settings = BridgeSettings("http://q", landing, heartbeat_file=str(beat))
     assert not service.healthy(settings)
     service.beat(str(beat))
     assert service.healthy(settings)
     assert not service.healthy(settings, now=time.time() + 3600)
     monkeypatch.setenv("SALES_BRIDGE_QUEUE_URL", "http://q")
+    monkeypatch.setenv("SALES_LANDING_BUCKET", "sales-landing")
     monkeypatch.setenv("SALES_LANDING_PREFIX", "landing/")
     monkeypatch.setenv("SALES_BRIDGE_HEARTBEAT_FILE", str(tmp_path / "missing"))
     assert service.main(["--healthcheck"]) == 1
     monkeypatch.setenv("SALES_BRIDGE_HEARTBEAT_FILE", str(beat))
     assert service.main(["--healthcheck"]) == 0
+
+
+INJECT = "${oc.env:SALES_TEST_CANARY}"
+LONG_KEY = "landing/" + "k" * 1100 + ".csv"
+
+
+def notification(**values: Any) -> str:
+    """An S3 notification body with one ``ObjectCreated:Put`` record; ``values`` replace
+    its bucket, key (sent as given, S3 sends it URL-encoded), eTag, size, sequencer,
+    eventName or eventTime."""
+    v = {
+        "bucket": LANDING,
+        "key": "landing/a.csv",
+        "eTag": ETAG,
+        "size": 10,
+        "sequencer": "0062E99A88DC407460",
+        "eventName": "ObjectCreated:Put",
+        "eventTime": "2024-05-01T00:00:00.000Z",
+        **values,
+    }
+    obj = {k: v[k] for k in ("key", "eTag", "size", "sequencer")}
+    record = {
+        "eventName": v["eventName"],
+        "eventTime": v["eventTime"],
+        "s3": {"bucket": {"name": v["bucket"]}, "object": obj},
+    }
+    return json.dumps({"Records": [record]})
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"bucket": INJECT}, "s3.bucket.name"),
+        ({"key": f"landing/{INJECT}/a.csv"}, "s3.object.key"),
+        ({"key": quote_plus(f"landing/date=2024-05-01/{INJECT}.csv")}, "holds '$'"),
+        ({"eTag": INJECT}, "s3.object.eTag"),
+        ({"size": INJECT}, "s3.object.size"),
+        ({"sequencer": INJECT}, "s3.object.sequencer"),
+        ({"eventTime": INJECT}, "eventTime"),
+        ({"eventName": f"ObjectCreated:{INJECT}"}, "eventName"),
+        ({"key": "landing/../outputs/a.csv"}, "'..'"),
+        ({"key": "landing/./a.csv"}, "'.'"),
+        ({"key": "landing//a.csv"}, "empty"),
+        ({"key": "landing/a\nb.csv"}, "U+000A"),
+        ({"key": "landing/a\x1b[2Jb.csv"}, "U+001B"),
+        ({"key": "landing/a\u202eb.csv"}, "U+202E"),
+        ({"key": LONG_KEY}, "1112 UTF-8 bytes"),
+        ({"bucket": "192.168.5.4"}, "IP address"),
+        ({"bucket": "xn--landing"}, "reserves"),
+        ({"bucket": "sales..landing"}, "adjacent dots"),
+        ({"bucket": "Sales-Landing"}, "3-63 characters"),
+        ({"bucket": "s" * 64}, "3-63 characters"),
+        ({"eTag": "abc"}, "32 hex digits"),
+        ({"size": -1}, "object size"),
+    ],
+)
+def test_an_unsafe_value_in_any_field_makes_the_message_bad(
+    canary: str, values: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(BadMessageError) as info:
+        parse_body(notification(**values))
+    reason = str(info.value)
+    assert named in reason
+    assert canary not in reason
+    assert LONG_KEY not in reason  # shown cut short
+    assert "\n" not in reason  # shown escaped
+    assert "\x1b" not in reason
+    assert "\u202e" not in reason
+
+
+@pytest.mark.parametrize(
+    "values", [{"bucket": INJECT}, {"key": LONG_KEY.replace("kk", "k\x1b", 1)}]
+)
+def test_a_message_with_an_unsafe_value_is_parked_and_emits_nothing(
+    aws: Aws, caplog: pytest.LogCaptureFixture, canary: str, values: dict[str, Any]
+) -> None:
+    body = notification(**values)
+    aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=body)
+    emit = Recorder()
+    bridge = service.Bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
+    with caplog.at_level(logging.DEBUG, logger="sales_forecast.bridge"):
+        drain(bridge)
+    assert emit.events == []
+    assert bridge.counts["parked"] == 1
+    (parked,) = aws.sqs.receive_message(QueueUrl=aws.parking, MessageAttributeNames=["All"])[
+        "Messages"
+    ]
+    assert parked["Body"] == body  # kept whole for a re-drive once understood
+    reason = parked["MessageAttributes"]["reason"]["StringValue"]
+    assert "is not" in reason
+    for text in [reason, *(r.getMessage() for r in caplog.records)]:
+        assert canary not in text
+        assert values.get("key", "k" * 100) not in text  # shown cut short
+        assert "\x1b" not in text  # shown escaped
+
+
+def test_an_uploaded_key_with_an_interpolation_starts_nothing(
+    aws: Aws, caplog: pytest.LogCaptureFixture, canary: str
+) -> None:
+    put(aws, f"landing/{INJECT}/date=2024-05-01/x.parquet")  # S3 itself accepts the key
+    put(aws, "landing/date=2024-05-01/fine.parquet")
+    emit = Recorder()
+    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    with caplog.at_level(logging.INFO, logger="sales_forecast.bridge"):
+        for _ in range(4):  # no parking queue: received twice, then to the dead-letter queue
+            bridge.poll()
+    assert [e["payload"]["key"] for e in emit.events] == ["landing/date=2024-05-01/fine.parquet"]
+    assert bridge.counts["parked"] == 2
+    assert "holds '$'" in caplog.text
+    assert canary not in caplog.text
+    assert waiting(aws, aws.dead_letters) == 1
+
+
+def test_one_unsafe_record_parks_the_whole_message(aws: Aws) -> None:
+    good = json.loads(notification())["Records"][0]
+    bad = json.loads(notification(key=f"landing/{INJECT}.csv"))["Records"][0]
+    aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=json.dumps({"Records": [good, bad]}))
+    emit = Recorder()
+    bridge = service.Bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
+    drain(bridge)
+    assert emit.events == []
+    assert waiting(aws, aws.parking) == 1
+
+
+def test_a_valid_record_becomes_an_event_of_checked_values() -> None:
+    body = notification(eTag=f'"{ETAG}-3"', key="landing/date%3D2024-05-01/a+b.csv")
+    (obj,) = parse_body(body).objects
+    assert (obj.bucket, obj.key, obj.etag, obj.size) == (
+        LANDING,
+        "landing/date=2024-05-01/a b.csv",
+        f"{ETAG}-3",
+        10,
+    )
