@@ -30,6 +30,7 @@ from flows.events.notifications import EVENT_NAMESPACE, S3Object, event_id
 from flows.events.trigger import landing_prefix
 
 BATCH_EVENT = "sales-forecast.upload.batch"
+CLOSED_BY = ("debounce", "marker", "max-wait", "max-objects")
 MAX_HOLD_SECONDS = 11 * 3600  # SQS keeps a message in flight for 12 hours at most
 _MARKER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -102,9 +103,8 @@ class Batch:
 
     @property
     def batch_id(self) -> uuid.UUID:
-        """uuid5 of bucket, prefix and the (key, ETag) pairs: the same batch, the same id."""
-        lines = [f"batch:{self.bucket}/{self.prefix}", *(f"{o.key}/{o.etag}" for o in self.objects)]
-        return uuid.uuid5(EVENT_NAMESPACE, "\n".join(lines))
+        """The batch's id (see :func:`batch_id`)."""
+        return batch_id(self.bucket, self.prefix, [(o.key, o.etag) for o in self.objects])
 
     def event(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """The Prefect event (JSON-ready) whose deployment trigger starts the batch's run."""
@@ -129,6 +129,12 @@ class Batch:
                 "objects": [{"key": o.key, "etag": o.etag, "size": o.size} for o in self.objects],
             },
         }
+
+
+def batch_id(bucket: str, prefix: str, objects: list[tuple[str, str]]) -> uuid.UUID:
+    """uuid5 of bucket, prefix and the sorted (key, ETag) pairs: the same batch, the same id."""
+    lines = [f"batch:{bucket}/{prefix}", *(f"{key}/{etag}" for key, etag in sorted(objects))]
+    return uuid.uuid5(EVENT_NAMESPACE, "\n".join(lines))
 
 
 @dataclass

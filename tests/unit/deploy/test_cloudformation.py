@@ -59,6 +59,7 @@ def test_defaults_match_the_bridge_configmap_and_the_kubernetes_names() -> None:
     params = load()["Parameters"]
     config = bridge_config()
     assert params["LandingPrefix"]["Default"] == config["SALES_LANDING_PREFIX"]
+    assert params["CompletionMarker"]["Default"] == config["SALES_BRIDGE_COMPLETION_MARKER"]
     kustomization = yaml.safe_load((REPO / "deploy" / "kustomization.yaml").read_text())
     assert params["Namespace"]["Default"] == kustomization["namespace"]
     accounts = {
