@@ -35,11 +35,12 @@ install: $(VENV)/.synced ## install the pinned environment from uv.lock
 run: install ## run the flow on the default data; extra Hydra overrides via ARGS="key=value ..."
 	$(BIN)/python flows/main.py $(ARGS)
 
-lint: install ## ruff, the architecture's import contracts (pyproject.toml: tool.importlinter), hadolint
+lint: install ## ruff, the import contracts (pyproject.toml: tool.importlinter), hadolint, cfn-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/cfn-lint deploy/cloudformation.yaml
 
 format: install
 	$(BIN)/ruff format .

@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows import plan as mapping
-from flows.events import trigger
+from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
@@ -39,22 +39,24 @@ forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 
 @flow(name="sales-forecast", log_prints=False)
 def sales_forecast(
-    overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
+    overrides: list[str] | None = None,
+    s3_object: dict[str, str] | None = None,
+    s3_batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
 
-    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``, from an upload event) makes
-    the run read the landing prefix that holds that object; it is checked against the
-    landing allow-list before anything else, and reaches the config only as data.
+    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``) or ``s3_batch`` (the
+    objects of an upload batch under one landing prefix, from the bridge's batch event)
+    makes the run read the landing prefix that holds them; they are checked against the
+    landing allow-list before anything else, and reach the config only as data.
     """
-    upload = None
-    if s3_object is not None:
-        upload = trigger.checked_upload(s3_object, trigger.landing_from_env())
-        overrides = trigger.upload_overrides(upload, overrides or [])
+    upload, overrides, triggered_by = batch_trigger.from_parameters(
+        s3_object, s3_batch, overrides or []
+    )
     node = conf.compose_config(overrides)
     cfg = conf.to_app_config(node)
     if upload is not None:
-        trigger.check_composed(upload, overrides or [], cfg.data.input_path)
+        trigger.check_composed(upload, overrides, cfg.data.input_path)
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     run = publish.RunInfo(
@@ -131,7 +133,7 @@ def sales_forecast(
             steps=steps.records,
             series_keys=list(cfg.data.series_keys),
         ),
-        "trigger": upload.as_dict() if upload else None,
+        "trigger": triggered_by,
     }
     config_yaml = conf.resolved_yaml(node)
 
