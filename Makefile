@@ -32,8 +32,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced ## install the pinned environment from uv.lock
 
+# `make run` is the whole pipeline, as the scheduled deployment runs it: it promotes and serves
+# (MODE=experiment registers only, like a plain `python flows/main.py`).
+MODE        ?= production
 run: install ## run the flow on the default data; extra Hydra overrides via ARGS="key=value ..."
-	$(BIN)/python flows/main.py $(ARGS)
+	$(BIN)/python flows/main.py mode=$(MODE) $(ARGS)
 
 lint: install ## ruff, the import contracts (pyproject.toml: tool.importlinter), hadolint, cfn-lint
 	$(BIN)/ruff check .

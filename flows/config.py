@@ -23,6 +23,7 @@ from tasks.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
 BUILTIN_DATASETS = (None, "synthetic", "aus_retail")
+MODES = ("experiment", "production")
 
 
 @dataclass
@@ -150,6 +151,7 @@ class EvaluationConfig:
     segment_by: str = "product_type"
     min_improvement: float = 0.0
     max_regression: float = 0.05
+    tolerance_reference_champions: int = 5
 
 
 @dataclass
@@ -280,6 +282,7 @@ class AppConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     random_seed: int = 42
+    mode: str = "experiment"  # "production" promotes and serves; "experiment" only registers
 
 
 def register_configs() -> None:

@@ -284,6 +284,8 @@ def _evaluation_and_output(c: _Checks, cfg: AppConfig) -> None:
         "evaluation.min_improvement", e.min_improvement, -1, 1, 0.0, open_low=True, open_high=True
     )
     c.number("evaluation.max_regression", e.max_regression, 0, math.inf, 0.05)
+    c.integer("evaluation.tolerance_reference_champions", e.tolerance_reference_champions, 1, 5)
+    c.one_of("mode", cfg.mode, ("experiment", "production"))
     c.path("output.result_storage", o.result_storage, f"{cfg.data.output_path}/cache")
     c.inside(
         "output.result_storage",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,8 +24,9 @@ PREFECT_DEFAULTS = {
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=CONFIG_NAME)
-def main(cfg: DictConfig) -> None:
-    """Run the ``sales-forecast`` flow with this job's overrides.
+def main(cfg: DictConfig) -> dict[str, Any]:
+    """Run the ``sales-forecast`` flow with this job's overrides; returns the flow's result
+    (a sweep's comparison reads each job's run directory from it, :mod:`flows.sweep`).
 
     A bad config value, bad data or a storage failure ends the command with one short
     block on stderr and a non-zero exit code (:mod:`flows.cli_errors`).
@@ -36,7 +38,7 @@ def main(cfg: DictConfig) -> None:
         to_app_config(cfg)  # every bad value, before Prefect starts or anything is read
         from flows.sales_forecast import sales_forecast
 
-        sales_forecast(overrides=list(HydraConfig.get().overrides.task))
+        return sales_forecast(overrides=list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def sales_forecast(
         output_path=cfg.data.output_path,
     )
     logger.info(
-        "run %s: data=%s input=%s model=%s overrides=%s",
+        "run %s: mode=%s data=%s input=%s model=%s overrides=%s",
         run.run_id,
+        cfg.mode,
         cfg.data.name,
         cfg.data.input_path,
         cfg.model.model_name,
@@ -157,7 +158,7 @@ def sales_forecast(
         chosen_series=cfg.output.report_series,
         top_n=cfg.output.report_top_n,
         model_version=version,
-        serving=release.serving_label(version, promotion.promoted, served_by),
+        serving=release.serving_label(version, promotion.promoted, served_by, cfg.mode),
         quality=quality,
         drift=monitored.get("drift.json"),
         realised=monitored.get("realised.json"),
@@ -176,14 +177,16 @@ def sales_forecast(
             "steps": steps.records,
             "model_name": model_name,
             "model_version": version,
+            "mode": cfg.mode,
             "promotion": {"promoted": promotion.promoted, "event": promotion.event},
             "serving": serving_pointer,
         },
     )
     manifest = steps.run(release.publish_task, run, artifacts, store, report_inputs)
     logger.info(
-        "run %s done: %s; gate %s; champion %s; serving %s; steps %s",
+        "run %s done (mode=%s): %s; gate %s; champion %s; serving %s; steps %s",
         run.run_id,
+        cfg.mode,
         manifest["run_dir"],
         "passed" if gate["passed"] else "failed",
         promotion.champion or "none",
@@ -195,6 +198,7 @@ def sales_forecast(
         "run_dir": manifest["run_dir"],
         "gate": gate,
         "model_version": version,
+        "mode": cfg.mode,
         "promoted": promotion.promoted,
         "served_by": served_by,
         "serving": serving_pointer,
@@ -262,6 +266,9 @@ def decide(
                 release.register_task,
                 *(out, model_name, version, model, metrics, config_yaml, registered, store),
             )
+        if cfg.mode != "production":  # experiments register, never promote or serve
+            promotion = release.experiment_promotion(version, expected)
+            break
         promotion = steps.run(
             release.promote_task,
             *(out, model_name, version, gate, expected, store),
@@ -286,6 +293,8 @@ def serve(
     out, model_name = cfg.data.output_path, cfg.model.model_name
     store = storage.StorageSettings.from_config(cfg.storage)
     champ, champ_cfg = decision.champion, decision.champion_cfg
+    if cfg.mode != "production":
+        return "nothing", None
     if decision.promotion.promoted:
         served_by, served = run.run_id, forecasts
     elif champ is not None and champ_cfg is not None:

@@ -248,6 +248,17 @@ def promote_task(
     return Promotion(version, result.promoted or not stale, result.current, stale, event)
 
 
+def experiment_promotion(version: str, champion: str | None) -> Promotion:
+    """The decision of an experiment run: registered, not promoted, serving untouched."""
+    get_run_logger().info(
+        "mode=experiment: %s registered, not promoted; champion stays %s, serving untouched "
+        "(pass mode=production to promote and serve)",
+        version,
+        champion or "none",
+    )
+    return Promotion(version, False, champion, False, "experiment")
+
+
 @task(name="serve", **UNCACHED, **IO_RETRY)
 def serve_task(
     output_path: str,
@@ -298,8 +309,10 @@ def marked(forecasts: pl.DataFrame, model_version: str, role: str) -> pl.DataFra
     return serving.serving_frame(forecasts, model_version, role)
 
 
-def serving_label(version: str, promoted: bool, served_by: str) -> str:
+def serving_label(version: str, promoted: bool, served_by: str, mode: str = "production") -> str:
     """Whose forecasts the serving location holds after this run, in words."""
+    if mode != "production":
+        return "unchanged (mode=experiment: this run neither promotes nor serves)"
     if promoted:
         return f"this run's model {version} (champion)"
     if served_by == "nothing":

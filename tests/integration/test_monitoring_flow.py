@@ -26,8 +26,8 @@ MODEL = "sales-forecast-synthetic"
 def run_flow(data_dir: Path, out_dir: Path, *extra: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    overrides = [*SMALL, f"data.input_path={data_dir}", f"data.output_path={out_dir}", *extra]
-    return sales_forecast(overrides=overrides)
+    paths = [f"data.input_path={data_dir}", f"data.output_path={out_dir}"]
+    return sales_forecast(overrides=[*SMALL, "mode=production", *paths, *extra])
 
 
 def run_dir(result: dict[str, Any]) -> Path:

@@ -61,7 +61,7 @@ MAIN_OUT = f"s3://{BUCKET}/out-main"
 def run_flow(*overrides: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    return sales_forecast(overrides=list(overrides))
+    return sales_forecast(overrides=["mode=production", *overrides])
 
 
 def task_runs(flow_run_id: str) -> dict[str, Any]:

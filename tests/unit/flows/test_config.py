@@ -10,6 +10,7 @@ from omegaconf.errors import ValidationError
 
 from flows import config as conf
 from flows import plan
+from tasks.errors import ConfigError
 
 
 def compose(*overrides: str) -> conf.AppConfig:
@@ -173,3 +174,11 @@ def test_a_stored_config_with_an_interpolation_is_not_resolved(
     assert problem is not None
     assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
     assert canary not in problem
+
+
+def test_runs_are_experiments_unless_production_is_asked_for() -> None:
+    assert conf.to_app_config(conf.compose_config([])).mode == "experiment"
+    node = conf.compose_config(["mode=production"])
+    assert conf.to_app_config(node).mode == "production"
+    with pytest.raises(ConfigError, match="mode"):
+        conf.to_app_config(conf.compose_config(["mode=prod"]))

@@ -97,7 +97,7 @@ def test_the_entrypoint_takes_plain_json_parameters() -> None:
     for name, deployment in deployments().items():
         params = deployment["parameters"]
         assert json.loads(json.dumps(params)) == params, name
-        assert params["overrides"] == ["data=s3"], name
+        assert params["overrides"] == ["data=s3", "mode=production"], name
 
 
 @pytest.mark.parametrize("name", ["daily", "on-upload"])
@@ -275,7 +275,8 @@ def test_no_build_keeps_the_deployments_and_changes_only_pool_image_and_code() -
         assert after["work_pool"]["job_variables"] == {
             "env": before["work_pool"]["job_variables"]["env"]
         }
-        assert after["parameters"]["overrides"] == ["data=s3", "model.num_boost_round=5"]
+        overrides = ["data=s3", "mode=production", "model.num_boost_round=5"]
+        assert after["parameters"]["overrides"] == overrides
         same = {"name", "entrypoint", "concurrency_limit", "schedules", "triggers", "tags"}
         assert {k: after.get(k) for k in same} == {k: before.get(k) for k in same}
     on_k8s = deploy.no_build_config(doc, image=IMAGE)
