@@ -6,6 +6,8 @@ Priority, highest first: CLI override → environment variable (``${oc.env:...}`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -324,6 +326,20 @@ def to_app_config(cfg: DictConfig) -> AppConfig:
 def resolved_yaml(cfg: DictConfig) -> str:
     """The resolved config as YAML text, as written to ``config.yaml`` of a run."""
     return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+RUN_ONLY_KEYS = ("mode",)  # say how a run acts, not what it builds: not in the config digest
+
+
+def config_digest(config_yaml: str) -> str:
+    """SHA-256 of a resolved config (:func:`resolved_yaml`) without :data:`RUN_ONLY_KEYS`:
+    the registry's config identity (an experiment and a production run of the same config
+    build the same model)."""
+    loaded = OmegaConf.to_container(OmegaConf.create(config_yaml), resolve=False)
+    assert isinstance(loaded, dict)
+    values = {k: v for k, v in loaded.items() if k not in RUN_ONLY_KEYS}
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def as_dict(cfg: DictConfig) -> dict[str, Any]:

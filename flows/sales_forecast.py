@@ -12,6 +12,8 @@ from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows import plan as mapping
+from flows import reference
+from flows.config_schema import CONFIG_SCHEMA_VERSION
 from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
@@ -142,6 +144,7 @@ def sales_forecast(
     monitored = monitor(steps, cfg, run, target, decision, frame, panel.panel, backtest)
     served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
     promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
+    version = decision.version  # differs from run.run_id when an identical version was reused
     role = "champion" if promotion.promoted else "challenger"
 
     report_inputs = report.ReportInputs(
@@ -177,6 +180,7 @@ def sales_forecast(
             "steps": steps.records,
             "model_name": model_name,
             "model_version": version,
+            "model_version_reused": version != run.run_id,
             "mode": cfg.mode,
             "promotion": {"promoted": promotion.promoted, "event": promotion.event},
             "serving": serving_pointer,
@@ -215,6 +219,7 @@ class Decision:
     promotion: release.Promotion
     champion: release.ChampionModel | None
     champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
+    version: str  # the registry version of this run's model (an identical one reused)
 
 
 def decide(
@@ -236,11 +241,11 @@ def decide(
         # A damaged champion is judged as none; a passing model replaces it.
         damaged = found if isinstance(found, release.DamagedChampion) else None
         champ = None if isinstance(found, release.DamagedChampion) else found
-        champ_cfg, problem, champ_metrics = None, None, None
+        champ_cfg, problem, champ_metrics, best = None, None, None, None
         if champ is not None:
             name = f"champion {champ.version}"
             champ_cfg, problem = conf.load_comparable(cfg, champ.config_yaml, champ.uri, name)
-        if champ_cfg is not None and problem is None:
+        if champ is not None and champ_cfg is not None and problem is None:
             champ_metrics = steps.run(
                 evaluate_champion_task,
                 panel=panel,
@@ -248,6 +253,9 @@ def decide(
                 params=mapping.backtest_params(cfg),
                 train=mapping.train_params(champ_cfg),
             ).metrics
+            best = reference.best_recent_champion(
+                steps, cfg, panel, champ, champ_cfg, champ_metrics
+            )
         expected = champ.version if champ else (damaged.version if damaged else None)
         gate = steps.run(
             release.gate_task,
@@ -258,14 +266,18 @@ def decide(
             champ_metrics,
             problem,
             damaged.problem if damaged else None,
+            best,
         )
         metrics = {**backtest.metrics, "gate": gate}
-        if attempt == 0:
+        if attempt == 0:  # or reuse the version built from the same code, config and data
             registered = {**manifest_fields, **publish.run_identity(run)}
-            steps.run(
+            version = steps.run(
                 release.register_task,
                 *(out, model_name, version, model, metrics, config_yaml, registered, store),
-            )
+                digests=registry.Digests(
+                    publish.code_digest(), conf.config_digest(config_yaml), CONFIG_SCHEMA_VERSION
+                ),
+            ).version
         if cfg.mode != "production":  # experiments register, never promote or serve
             promotion = release.experiment_promotion(version, expected)
             break
@@ -277,7 +289,7 @@ def decide(
         if not promotion.stale:
             break
     comparable = champ_cfg if problem is None else None
-    return Decision(gate, metrics, promotion, champ, comparable)
+    return Decision(gate, metrics, promotion, champ, comparable, version)
 
 
 def serve(
@@ -296,7 +308,7 @@ def serve(
     if cfg.mode != "production":
         return "nothing", None
     if decision.promotion.promoted:
-        served_by, served = run.run_id, forecasts
+        served_by, served = decision.version, forecasts
     elif champ is not None and champ_cfg is not None:
         served_by = champ.version
         served = steps.run(
@@ -364,7 +376,7 @@ def monitor(
         model_version=run.run_id,
         window=plan.window,
     )
-    folder = registry.version_path(out, model_name, run.run_id)
+    folder = registry.version_path(out, model_name, decision.version)
     steps.run(monitoring.save_profile_task, profile=profile, folder=folder, settings=store)
     champ = decision.champion  # its profile is the reference, if it is comparable at all
     reference = None

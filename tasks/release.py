@@ -130,6 +130,42 @@ def load_champion(
     return ChampionModel(version, config_yaml, model, storage.uri(folder))
 
 
+@dataclass(frozen=True)
+class FormerChampion:
+    """A version that served before the current champion, with the config it was trained with."""
+
+    version: str
+    config_yaml: str
+    uri: str
+
+
+@task(name="read-former-champions", **UNCACHED, **IO_RETRY)
+def former_champions_task(
+    output_path: str,
+    model_name: str,
+    count: int,
+    current: str | None,
+    settings: storage.StorageSettings | None = None,
+) -> list[FormerChampion]:
+    """The versions that served before ``current``, newest first, so that ``count``
+    champions are considered in all; one whose files are damaged is left out (logged)."""
+    logger = get_run_logger()
+    found = []
+    for version in registry.recent_champions(output_path, model_name, count, settings=settings):
+        if version == current:
+            continue
+        try:
+            data = registry.read_version_file(
+                output_path, model_name, version, "config.yaml", settings=settings
+            )
+        except (state.CorruptStateError, registry.UnknownVersionError) as exc:
+            logger.warning("former champion %s left out of the reference: %s", version, exc)
+            continue
+        uri = storage.uri(registry.version_path(output_path, model_name, version))
+        found.append(FormerChampion(version, data.decode("utf-8", errors="replace"), uri))
+    return found
+
+
 @task(name="gate", **UNCACHED)
 def gate_task(
     metrics: dict[str, Any],
@@ -139,19 +175,22 @@ def gate_task(
     champion_metrics: dict[str, Any] | None,
     champion_problem: str | None = None,
     champion_unusable: str | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The promotion decision against seasonal naive and the re-scored champion.
 
     ``champion_problem`` (the champion is not comparable) fails the gate.
     ``champion_unusable`` (the champion's files are damaged) does not: the model is judged
     against the baselines alone, so a healthy model can replace a champion nobody can load.
+    ``reference`` (``{"version", "metrics", "considered"}``) is the best of the recent
+    champions re-scored on the same windows, when it is better than the current one.
     """
     champion = (
         {"version": champion_version, "metrics": champion_metrics}
         if champion_version is not None and champion_metrics is not None
         else None
     )
-    decision = gate_decision(metrics, min_improvement, champion, max_regression)
+    decision = gate_decision(metrics, min_improvement, champion, max_regression, reference)
     if champion_problem is not None:
         decision = {
             **decision,
@@ -180,8 +219,23 @@ def register_task(
     config_yaml: str,
     manifest: dict[str, Any],
     settings: storage.StorageSettings | None = None,
+    digests: registry.Digests | None = None,
 ) -> registry.ModelVersion:
-    """Register this run's model as ``version`` (idempotent for the same content)."""
+    """Register this run's model as ``version`` (idempotent for the same content), or reuse
+    the version built from the same code, config and data (``digests``) if there is one."""
+    data_digest = (manifest.get("input") or {}).get("digest")
+    if digests is not None:
+        same = registry.find_same_build(
+            output_path, model_name, digests, data_digest, settings=settings
+        )
+        if same is not None:
+            get_run_logger().info(
+                "register: reused version %s of %s (same code, config and data digests as "
+                "this run); no duplicate registered",
+                same.version,
+                model_name,
+            )
+            return same
     registered = registry.register(
         output_path,
         model_name,
@@ -190,9 +244,10 @@ def register_task(
         metrics=metrics,
         config_yaml=config_yaml,
         manifest=manifest,
-        data_digest=(manifest.get("input") or {}).get("digest"),
+        data_digest=data_digest,
         git_commit=manifest.get("git_commit"),
         settings=settings,
+        digests=digests,
     )
     get_run_logger().info("register: %s version %s at %s", model_name, version, registered.uri)
     return registered
@@ -232,6 +287,7 @@ def promote_task(
         expected=expected,
         replace_damaged=replace_damaged,
         settings=settings,
+        gate_passed=True,  # this run's gate; a reused version recorded an earlier one
     )
     if result.replaced is not None:
         logger.warning("promote: replaced a damaged champion.json (%s)", result.replaced)

@@ -18,6 +18,7 @@ def gate(
     min_improvement: float,
     champion: dict[str, Any] | None,
     max_regression: float,
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The promotion decision, with its reasons in words.
 
@@ -30,6 +31,11 @@ def gate(
     champion
         ``{"version": str, "metrics": <metrics of the champion re-scored on this run's
         backtest windows>}``, or ``None`` when no model is serving yet.
+    reference
+        The best of the recent champions re-scored on the same windows, in the same form
+        plus ``"considered"`` (the versions compared). When its WAPE is lower than the
+        current champion's, the regression is measured from it instead, so that small
+        regressions, each within ``max_regression`` of the one before, cannot add up.
     """
     model, naive = _wape(metrics, "model"), _wape(metrics, "seasonal_naive")
     if model is None or naive is None:
@@ -51,12 +57,27 @@ def gate(
     if rescored is None:
         reasons.append(f"champion {champion['version']} could not be re-scored; not compared")
         return decision
-    ceiling = rescored * (1.0 + max_regression)
+    base, base_name = rescored, f"champion {champion['version']}"
+    best = None if reference is None else _wape(reference["metrics"], "model")
+    if reference is not None and best is not None and best < rescored:
+        base, base_name = (
+            best,
+            (
+                f"the best of the last {len(reference['considered'])} champions, "
+                f"{reference['version']} (current champion {champion['version']}: {rescored:.4f})"
+            ),
+        )
+        decision["reference"] = {
+            "version": reference["version"],
+            "wape": best,
+            "considered": list(reference["considered"]),
+        }
+    ceiling = base * (1.0 + max_regression)
     holds = model <= ceiling
     reasons.append(
         f"model WAPE {model:.4f} is {'within' if holds else 'worse than'} the allowed "
-        f"{max_regression:.1%} regression from champion {champion['version']} re-scored on "
-        f"the same windows (WAPE {rescored:.4f}, ceiling {ceiling:.4f})"
+        f"{max_regression:.1%} regression from {base_name} re-scored on "
+        f"the same windows (WAPE {base:.4f}, ceiling {ceiling:.4f})"
     )
     decision["passed"] = beats_naive and holds
     return decision

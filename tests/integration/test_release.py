@@ -50,7 +50,18 @@ def runs(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     first = run_flow(data, out)
     second = run_flow(data, out, "evaluation.min_improvement=0.9")
     weekly = run_flow(data, out, *WEEKLY)
-    return {"out": out, "first": first, "second": second, "weekly": weekly}
+    experiment = run_flow(data, out, "mode=experiment", "model.num_boost_round=40")
+    versions = sorted(p.parent.name for p in out.glob(f"registry/{MODEL}/*/version.json"))
+    again = run_flow(data, out)  # the first run's code, config and data
+    return {
+        "out": out,
+        "first": first,
+        "second": second,
+        "weekly": weekly,
+        "experiment": experiment,
+        "versions_before_again": versions,
+        "again": again,
+    }
 
 
 def test_the_first_run_registers_promotes_and_serves_its_forecasts(runs: dict[str, Any]) -> None:
@@ -83,7 +94,9 @@ def test_a_failed_gate_is_not_a_failed_run_and_serves_the_champion(runs: dict[st
     serving = out / "serving" / MODEL
     pointer = read_json(serving / "latest.json")
     assert pointer["model_version"] == first["model_version"]
-    assert pointer["run_id"] == second["run_id"]
+    assert pointer["run_id"] == runs["again"]["run_id"]  # the last production run that served
+    dated = serving / run_dir(second).parent.name / f"{second['run_id']}.parquet"
+    assert set(pl.read_parquet(dated)["model_version"]) == {first["model_version"]}
     served = pl.read_parquet(serving / "latest.parquet")
     assert set(served["model_version"]) == {first["model_version"]}
     assert served.height == own.height
@@ -158,3 +171,37 @@ def test_headline_and_segment_artifacts_are_keyed_per_run(runs: dict[str, Any]) 
     table = by_key["sales-forecast-segments"].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert {r["segment"] for r in rows} == {"grocery", "toys", "sports"}
+
+
+def test_an_experiment_registers_but_neither_promotes_nor_serves(runs: dict[str, Any]) -> None:
+    experiment, first, out = runs["experiment"], runs["first"], runs["out"]
+    assert experiment["promoted"] is False
+    assert experiment["served_by"] == "nothing"
+    assert experiment["model_version"] in runs["versions_before_again"]
+    manifest = read_json(run_dir(experiment) / "manifest.json")
+    assert manifest["mode"] == "experiment"
+    assert manifest["promotion"] == {"promoted": False, "event": "experiment"}
+    pointer = read_json(out / "serving" / MODEL / "latest.json")
+    assert pointer["run_id"] != experiment["run_id"]
+    events = registry.history(str(out), MODEL)
+    assert not [
+        e
+        for e in events
+        if e["version"] == experiment["model_version"] and e["event"] != "registered"
+    ]
+    assert registry.champion(str(out), MODEL).version == first["model_version"]  # type: ignore[union-attr]
+
+
+def test_an_identical_rerun_reuses_the_registered_version(runs: dict[str, Any]) -> None:
+    again, first, out = runs["again"], runs["first"], runs["out"]
+    versions = sorted(p.parent.name for p in out.glob(f"registry/{MODEL}/*/version.json"))
+    assert versions == runs["versions_before_again"]  # nothing registered twice
+    assert again["model_version"] == first["model_version"] != again["run_id"]
+    manifest = read_json(run_dir(again) / "manifest.json")
+    assert manifest["model_version_reused"] is True
+    assert manifest["mode"] == "production"
+    summary = read_json(out / "registry" / MODEL / first["model_version"] / "version.json")
+    assert summary["config_schema_version"] == 2
+    assert len(summary["code_digest"]) == len(summary["config_digest"]) == 64
+    forecasts = pl.read_parquet(run_dir(again) / "forecasts.parquet")
+    assert set(forecasts["model_version"]) == {first["model_version"]}
