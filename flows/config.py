@@ -17,10 +17,11 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
-from flows import config_checks
+from flows import config_checks, config_schema
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
 from tasks.errors import ConfigError
+from tasks.model import hyperparameters
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
@@ -350,20 +351,41 @@ def as_dict(cfg: DictConfig) -> dict[str, Any]:
 
 
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
-    """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
+    """A run's resolved ``config.yaml`` as typed dataclasses (:func:`load_stored`, keys this
+    code does not know set aside)."""
+    return load_stored(text, where, config_schema.CONFIG_SCHEMA_VERSION)[0]
 
-    Keys this code no longer knows are an error naming ``where`` the text came from, and so
-    is any ``${...}``: a resolved config has none, and resolving one from a stored file
-    would let whoever wrote it read this process's environment (``oc.env``). Extra LightGBM
-    parameters under ``model.hyperparameters`` (added with ``+``) are kept.
+
+def load_stored(text: str, where: str, schema_version: int | None) -> tuple[AppConfig, list[str]]:
+    """A stored resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses,
+    and the keys this code does not know, which were set aside.
+
+    The text is migrated from its ``schema_version`` (None: before versions recorded one)
+    to this code's (:mod:`flows.config_schema`); keys still unknown after that are left
+    out, so a renamed or removed key never makes an old champion unusable. Extra LightGBM
+    parameters under ``model.hyperparameters`` are kept when LightGBM knows their name.
+    Any ``${...}`` is an error naming ``where``: a resolved config has none, and resolving
+    one from a stored file would let whoever wrote it read this process's environment.
+
+    Raises
+    ------
+    ValueError
+        The text is not a YAML mapping, holds an interpolation, or a value breaks its rule.
     """
     try:
         loaded = OmegaConf.create(text)
         interpolated = interpolation_in(loaded)
         if interpolated is None:
+            plain = OmegaConf.to_container(loaded, resolve=False)
+            if not isinstance(plain, dict):
+                raise ValueError("not a mapping")
+            migrated = config_schema.migrate({str(k): v for k, v in plain.items()}, schema_version)
+            kept, dropped = config_schema.split_unknown(
+                migrated, AppConfig(), {hyperparameters.KEY: _lightgbm_name}
+            )
             base = OmegaConf.structured(AppConfig)
             with open_dict(base.model.hyperparameters):
-                node = OmegaConf.merge(base, loaded)
+                node = OmegaConf.merge(base, kept)
     except Exception as exc:
         raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
     if interpolated is not None:
@@ -371,7 +393,14 @@ def from_resolved_yaml(text: str, where: str) -> AppConfig:
             f"config at {where} holds an interpolation at {interpolated}: a resolved config "
             "has none; it is not loaded (rewrite the file from the run's config.yaml)"
         )
-    return to_app_config(node)  # type: ignore[arg-type]
+    try:
+        return to_app_config(node), dropped  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ValueError(f"config at {where} breaks this code's rules: {exc}") from exc
+
+
+def _lightgbm_name(name: str) -> bool:
+    return not hyperparameters.name_problems({name: None})
 
 
 def interpolation_in(node: Any, path: str = "") -> str | None:
@@ -395,14 +424,15 @@ def interpolation_in(node: Any, path: str = "") -> str | None:
 
 
 def load_comparable(
-    cfg: AppConfig, text: str, where: str, name: str
-) -> tuple[AppConfig | None, str | None]:
-    """Another run's config (e.g. the champion's) and, when it cannot be compared, why not."""
+    cfg: AppConfig, text: str, where: str, name: str, schema_version: int | None = None
+) -> tuple[AppConfig | None, str | None, list[str]]:
+    """Another run's stored config (e.g. the champion's, :func:`load_stored`), why it cannot
+    be compared (or None), and the keys this code does not know, which were set aside."""
     try:
-        other = from_resolved_yaml(text, where)
+        other, dropped = load_stored(text, where, schema_version)
     except (ValueError, TypeError) as exc:
-        return None, f"{name}: {exc}"
-    return other, comparison_problem(cfg, other, name)
+        return None, f"{name}: {exc}", []
+    return other, comparison_problem(cfg, other, name), dropped
 
 
 def comparison_problem(cfg: AppConfig, other: AppConfig, other_name: str) -> str | None:

@@ -45,9 +45,14 @@ def best_recent_champion(
     scored: dict[str, dict[str, Any]] = {key: champion_metrics}
     candidates = [(champion.version, champion_metrics)]
     for other in former:
-        other_cfg, problem = conf.load_comparable(
-            cfg, other.config_yaml, other.uri, f"former champion {other.version}"
+        other_cfg, problem, dropped = conf.load_comparable(
+            cfg,
+            other.config_yaml,
+            other.uri,
+            f"former champion {other.version}",
+            other.config_schema_version,
         )
+        release.report_set_aside(other.version, dropped)
         if other_cfg is None or problem is not None:
             continue  # another data set, frequency or series keys: not a reference
         key = repr((mapping.feature_spec(other_cfg), mapping.train_params(other_cfg)))

@@ -244,7 +244,10 @@ def decide(
         champ_cfg, problem, champ_metrics, best = None, None, None, None
         if champ is not None:
             name = f"champion {champ.version}"
-            champ_cfg, problem = conf.load_comparable(cfg, champ.config_yaml, champ.uri, name)
+            champ_cfg, problem, dropped = conf.load_comparable(
+                cfg, champ.config_yaml, champ.uri, name, champ.config_schema_version
+            )
+            release.report_set_aside(champ.version, dropped)
         if champ is not None and champ_cfg is not None and problem is None:
             champ_metrics = steps.run(
                 evaluate_champion_task,

@@ -37,6 +37,7 @@ class ChampionModel:
     config_yaml: str
     model: train.TrainedModel
     uri: str
+    config_schema_version: int | None = None  # None: registered before schemas had versions
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,10 @@ def load_champion(
     except (ValueError, lgb.basic.LightGBMError) as exc:
         where, what = storage.join(folder, "model.txt"), "registry model"
         raise state.CorruptStateError(where, f"LightGBM cannot use it: {exc}", fix, what) from exc
-    return ChampionModel(version, config_yaml, model, storage.uri(folder))
+    schema = registry.get_version(
+        output_path, model_name, version, settings=settings
+    ).config_schema_version
+    return ChampionModel(version, config_yaml, model, storage.uri(folder), schema)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class FormerChampion:
     version: str
     config_yaml: str
     uri: str
+    config_schema_version: int | None
 
 
 @task(name="read-former-champions", **UNCACHED, **IO_RETRY)
@@ -158,11 +163,15 @@ def former_champions_task(
             data = registry.read_version_file(
                 output_path, model_name, version, "config.yaml", settings=settings
             )
+            schema = registry.get_version(
+                output_path, model_name, version, settings=settings
+            ).config_schema_version
         except (state.CorruptStateError, registry.UnknownVersionError) as exc:
             logger.warning("former champion %s left out of the reference: %s", version, exc)
             continue
         uri = storage.uri(registry.version_path(output_path, model_name, version))
-        found.append(FormerChampion(version, data.decode("utf-8", errors="replace"), uri))
+        text = data.decode("utf-8", errors="replace")
+        found.append(FormerChampion(version, text, uri, schema))
     return found
 
 
@@ -191,11 +200,12 @@ def gate_task(
         else None
     )
     decision = gate_decision(metrics, min_improvement, champion, max_regression, reference)
-    if champion_problem is not None:
+    if champion_problem is not None:  # there is a champion: not "no champion yet"
+        kept = [r for r in decision["reasons"] if not r.startswith("no champion yet")]
         decision = {
             **decision,
             "passed": False,
-            "reasons": [*decision["reasons"], champion_problem],
+            "reasons": [*kept, champion_problem],
             "champion": {"version": champion_version, "wape": None},
         }
     if champion_unusable is not None:  # not compared: no "champion" entry
@@ -302,6 +312,17 @@ def promote_task(
         logger.info("promote: %s is now the champion of %s", version, model_name)
     event = "promoted" if result.promoted else ("stale" if stale else "already champion")
     return Promotion(version, result.promoted or not stale, result.current, stale, event)
+
+
+def report_set_aside(version: str, dropped: list[str]) -> None:
+    """One warning for the keys of a stored config this code does not know (never fatal)."""
+    if dropped:
+        get_run_logger().warning(
+            "champion %s: its config has keys this code does not know, set aside (add a "
+            "migration in flows/config_schema.py to keep their meaning): %s",
+            version,
+            ", ".join(dropped),
+        )
 
 
 def experiment_promotion(version: str, champion: str | None) -> Promotion:

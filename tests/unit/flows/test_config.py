@@ -169,7 +169,8 @@ def test_a_stored_config_with_an_interpolation_is_not_resolved(
     assert conf.from_resolved_yaml(text, "champion").data.name == "synthetic"
     planted = text.replace(old, new, 1)
     assert planted != text
-    other, problem = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    found = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    other, problem, _ = found
     assert other is None
     assert problem is not None
     assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
