@@ -176,6 +176,7 @@ class OutputConfig:
     task_retry_delay_seconds: float = 2.0
     report_top_n: int = 3  # series plotted in report.html, by total revenue
     report_series: dict[str, str] | None = None  # one more, always plotted: {region: north, ...}
+    report_link_expiry_seconds: int = 604800  # pre-signed report links on S3 (7 days: the most)
 
 
 @dataclass

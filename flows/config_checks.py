@@ -296,6 +296,14 @@ def _evaluation_and_output(c: _Checks, cfg: AppConfig) -> None:
     c.integer("output.task_retries", o.task_retries, 0, 3)
     c.number("output.task_retry_delay_seconds", o.task_retry_delay_seconds, 0, math.inf, 2.0)
     c.integer("output.report_top_n", o.report_top_n, 0, 3)
+    c.integer("output.report_link_expiry_seconds", o.report_link_expiry_seconds, 1, 604800)
+    c.need(
+        o.report_link_expiry_seconds <= 604800,
+        "output.report_link_expiry_seconds",
+        o.report_link_expiry_seconds,
+        "must be at most 604800 (7 days: S3's limit for pre-signed links)",
+        604800,
+    )
     chosen = o.report_series
     c.need(
         chosen is None or set(chosen) == set(keys),

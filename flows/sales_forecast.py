@@ -142,6 +142,7 @@ def sales_forecast(
 
     decision = decide(steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields)
     monitored = monitor(steps, cfg, run, target, decision, frame, panel.panel, backtest)
+    last_served = steps.run(release.last_served_task, out, model_name, store)  # before serve
     served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
     promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
     version = decision.version  # differs from run.run_id when an identical version was reused
@@ -165,6 +166,8 @@ def sales_forecast(
         quality=quality,
         drift=monitored.get("drift.json"),
         realised=monitored.get("realised.json"),
+        segment_by=cfg.evaluation.segment_by,
+        last_served=last_served,
     )
     artifacts = publish.RunArtifacts(
         config_yaml=config_yaml,
@@ -186,7 +189,11 @@ def sales_forecast(
             "serving": serving_pointer,
         },
     )
-    manifest = steps.run(release.publish_task, run, artifacts, store, report_inputs)
+    manifest = steps.run(
+        release.publish_task,
+        *(run, artifacts, store, report_inputs, target),
+        link_expiry_seconds=cfg.output.report_link_expiry_seconds,
+    )
     logger.info(
         "run %s done (mode=%s): %s; gate %s; champion %s; serving %s; steps %s",
         run.run_id,

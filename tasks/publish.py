@@ -128,6 +128,23 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
+def git_dirty() -> bool | None:
+    """Whether the working tree has uncommitted changes (``git status --porcelain``), or
+    None when that cannot be told (no git, not a checkout: e.g. an image's ``/app``)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -159,6 +176,8 @@ def run_identity(run: RunInfo) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "run_dir": storage.uri(run.run_dir),
         "git_commit": git_commit(),
+        "git": {"commit": git_commit(), "dirty": git_dirty()},
+        "code_digest": code_digest(),
         "package_versions": package_versions(),
         "schema_versions": SCHEMA_VERSIONS,
     }

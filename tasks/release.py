@@ -13,10 +13,14 @@ from typing import Any
 import lightgbm as lgb
 import polars as pl
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
-from tasks import publish, registry, storage
+from tasks import monitor, publish, registry, storage
 from tasks.model import train
 from tasks.model.gate import gate as gate_decision
 from tasks.registry import serving
@@ -405,8 +409,46 @@ def report_task(inputs: report.ReportInputs) -> str:
     return html
 
 
-def publish_ui_artifacts(inputs: report.ReportInputs, report_uri: str) -> None:
-    """Headline numbers and per-segment metrics as keyed Prefect artifacts (history in the UI)."""
+REPORT_KEY = "sales-forecast-report"
+
+
+@task(name="last-served", **UNCACHED, **IO_RETRY)
+def last_served_task(
+    output_path: str, model_name: str, settings: storage.StorageSettings | None = None
+) -> pl.DataFrame | None:
+    """The forecasts served before this run (``latest.parquet``), or None: nothing served
+    yet, or the serving output is unreadable (a warning; the report goes without it)."""
+    try:
+        if serving.read_pointer(output_path, model_name, settings=settings) is None:
+            return None
+        path = storage.join(serving.serving_root(output_path, model_name), serving.LATEST_FRAME)
+        return storage.read_parquet(path, settings=settings)
+    except (state.CorruptStateError, OSError, pl.exceptions.PolarsError) as exc:
+        get_run_logger().warning("last served forecast not read, no change column: %s", exc)
+        return None
+
+
+def report_link(
+    report_uri: str, settings: storage.StorageSettings | None, expires_seconds: int
+) -> str:
+    """Where a reader opens the report: a pre-signed HTTPS URL on S3, else its URI."""
+    if storage.is_s3(report_uri):
+        return storage.presigned_url(report_uri, expires_seconds, settings)
+    return report_uri
+
+
+def publish_ui_artifacts(
+    inputs: report.ReportInputs, report_uri: str, link: str | None = None
+) -> None:
+    """Headline numbers, per-segment metrics and the report's link as keyed Prefect
+    artifacts (history in the UI)."""
+    if link is not None:
+        create_link_artifact(
+            key=REPORT_KEY,
+            link=link,
+            link_text=f"Sales forecast report {inputs.run_id}",
+            description=f"Report of run {inputs.run_id} (serving {inputs.serving})",
+        )
     create_markdown_artifact(
         key=SUMMARY_KEY,
         markdown=report.markdown_summary(inputs, report_uri),
@@ -425,13 +467,26 @@ def publish_task(
     artifacts: publish.RunArtifacts,
     storage_settings: storage.StorageSettings | None = None,
     report_inputs: report.ReportInputs | None = None,
+    announce: monitor.AlertTarget | None = None,
+    link_expiry_seconds: int = 604800,
 ) -> dict[str, Any]:
-    """Write the run directory (the manifest last), then the Prefect UI artifacts."""
+    """Write the run directory (the manifest last), then the Prefect UI artifacts (a link
+    to the report among them) and, with ``announce``, the ``report.ready`` event."""
     manifest = publish.write_run(run, artifacts, storage_settings)
     get_run_logger().info(
         "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
     )
+    report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
+    link = report_link(report_uri, storage_settings, link_expiry_seconds) if report_uri else None
     if report_inputs is not None:
-        report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
-        publish_ui_artifacts(report_inputs, report_uri)
+        publish_ui_artifacts(report_inputs, report_uri, link)
+    if announce is not None and link is not None:
+        gate = artifacts.metrics.get("gate") or {}
+        summary = {
+            "mode": manifest.get("mode"),
+            "gate_passed": gate.get("passed"),
+            "model_version": manifest.get("model_version"),
+            "serving": report_inputs.serving if report_inputs is not None else None,
+        }
+        announce.report_ready(link, summary)
     return manifest

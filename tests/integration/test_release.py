@@ -148,6 +148,26 @@ def test_each_run_writes_its_report_and_lists_it_in_the_manifest(runs: dict[str,
     )
 
 
+KEYS = ("sales-forecast-summary", "sales-forecast-segments", "sales-forecast-report")
+
+
+def test_the_report_says_what_will_be_sold_and_the_change_since_last_served(
+    runs: dict[str, Any],
+) -> None:
+    html = (run_dir(runs["second"]) / "report.html").read_text()
+    section = html[html.index('<section id="forecast">') :]
+    section = section[: section.index("</section>")]
+    for segment in ("grocery", "toys", "sports", "total"):
+        assert f"<td>{segment}</td>" in section
+    assert "last served, same days" in section
+    assert "+0.0%" in section  # served: the champion's forecasts for the same days
+    first = (run_dir(runs["first"]) / "report.html").read_text()
+    assert "No change column: no served forecast covers these days yet." in first
+    manifest = read_json(run_dir(runs["second"]) / "manifest.json")
+    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert manifest["git"]["dirty"] in (True, False)  # a checkout here
+
+
 def test_headline_and_segment_artifacts_are_keyed_per_run(runs: dict[str, Any]) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import (
@@ -160,12 +180,15 @@ def test_headline_and_segment_artifacts_are_keyed_per_run(runs: dict[str, Any]) 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["sales-forecast-summary", "sales-forecast-segments"]),
+                key=ArtifactFilterKey(any_=[*KEYS]),
                 flow_run_id=ArtifactFilterFlowRunId(any_=[manifest["flow_run_id"]]),
             )
         )
     by_key = {a.key: a for a in found}
-    assert set(by_key) == {"sales-forecast-summary", "sales-forecast-segments"}
+    assert set(by_key) == set(KEYS)
+    link = str(by_key["sales-forecast-report"].data)  # Prefect stores a Markdown link
+    uri = (run_dir(runs["second"]) / "report.html").as_uri()
+    assert link == f"[Sales forecast report {runs['second']['run_id']}]({uri})"
     summary = str(by_key["sales-forecast-summary"].data)
     assert runs["second"]["run_id"] in summary
     assert "failed" in summary.lower()
