@@ -221,12 +221,19 @@ def find_same_build(
 
     Same code + same config + same data give the same model bit for bit, so a run that
     finds one reuses it instead of registering a duplicate. A version missing any of the
-    three digests (registered before they were recorded) never matches.
+    three digests (registered before they were recorded) never matches, nor does one whose
+    files no longer match their SHA-256 (a new version is registered instead).
     """
     code, config = digests.code_digest, digests.config_digest
     found = list_versions(output_path, model_name, settings=settings)
-    matches = [v for v in found if v.same_build(code, config, data_digest)]
-    return matches[-1] if matches else None
+    at = Store(output_path, model_name, settings)
+    for version in reversed([v for v in found if v.same_build(code, config, data_digest)]):
+        try:
+            _check_files(at, version)  # a damaged version is never reused
+        except CorruptStateError:
+            continue
+        return version
+    return None
 
 
 def recent_champions(

@@ -95,8 +95,9 @@ def test_an_unreadable_champion_pointer_and_serving_pointer_heal_in_the_next_run
     assert (current.version, current.previous) == (version, None)
     events = [e for e in registry.history(str(out), MODEL) if e["version"] == version]
     promoted = [e for e in events if e["event"] == "promoted"]
-    assert len(promoted) == 1
-    assert "truncated" in promoted[0]["replaced_damaged"]
+    assert version == runs["clean"]["model_version"]  # the same build: its version reused
+    assert len(promoted) == 2  # by run 1, then again over the unreadable pointer
+    assert "truncated" in promoted[-1]["replaced_damaged"]
     assert result["serving"]["latest"] is True
     assert "latest.json" in result["serving"]["replaced_damaged"]
 

@@ -80,6 +80,9 @@ def test_the_same_code_config_and_data_find_the_version_built_from_them(root: st
         2,
     )
     assert registry.find_same_build(root, MODEL, same, "digest-2") is None
+    model = Path(root) / "registry" / MODEL / V2 / "model.txt"
+    model.write_text(model.read_text() + "edited\n")
+    assert registry.find_same_build(root, MODEL, same, "digest-1") is None  # damaged: not reused
     assert (
         registry.find_same_build(root, MODEL, registry.Digests("code-2", "config-1", 2), "digest-1")
         is None
