@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows import plan as mapping
-from flows import reference
-from flows.config_schema import CONFIG_SCHEMA_VERSION
+from flows import promotion
 from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
-from tasks.model.backtest import BacktestResult, check_history
-from tasks.model.train import TrainedModel
-from tasks.report import render as report
+from tasks.model.backtest import check_history
+from tasks.registry import serving
 from tasks.stages import (
     aggregate_task,
     clean_task,
@@ -34,9 +30,7 @@ from tasks.stages import (
     train_task,
 )
 
-MAX_PROMOTION_ATTEMPTS = 3  # re-evaluate when another run moved the champion meanwhile
-evaluate_champion_task = evaluate_task.with_options(name="evaluate-champion")
-forecast_champion_task = forecast_task.with_options(name="forecast-champion")
+RECOVERY_FIELDS = ("removed", "changed", "problems", "replaced_damaged")  # kept in the manifest
 
 
 @flow(name="sales-forecast", log_prints=False)
@@ -82,10 +76,18 @@ def sales_forecast(
         refresh=not cfg.output.cache,
         settings=store,
         key_block=cfg.output.cache_key_block,
+        retries=mapping.retry_policy(cfg),
     )
     chain = mapping.chain_params(cfg)
     spec = chain.features
-    out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
+    # What a killed run left: temp files, and serving behind the champion pointer.
+    recovered = steps.run(
+        release.recover_task,
+        output_path=cfg.data.output_path,
+        model_name=cfg.model.model_name,
+        folders=state_folders(cfg),
+        settings=store,
+    )
 
     prep = mapping.preparation(cfg)  # built-in data sets are prepared on local disk
     if prep is not None and prep.generator is not None:
@@ -137,209 +139,32 @@ def sales_forecast(
             series_keys=list(cfg.data.series_keys),
         ),
         "trigger": triggered_by,
+        "recovery": {k: recovered[k] for k in RECOVERY_FIELDS},  # what this run repaired
     }
-    config_yaml = conf.resolved_yaml(node)
-
-    decision = decide(steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields)
-    monitored = monitor(steps, cfg, run, target, decision, frame, panel.panel, backtest)
-    last_served = steps.run(release.last_served_task, out, model_name, store)  # before serve
-    served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
-    promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
-    version = decision.version  # differs from run.run_id when an identical version was reused
-    role = "champion" if promotion.promoted else "challenger"
-
-    report_inputs = report.ReportInputs(
-        run_id=run.run_id,
-        generated_at=started,
-        series_keys=list(cfg.data.series_keys),
-        history=panel.panel,
-        backtest=backtest.predictions,
-        forecasts=forecasts,
-        metrics=metrics,
-        feature_importance=model.feature_importance(),
-        row_counts=manifest_fields["row_counts"],
-        champion_history=steps.run(release.history_task, out, model_name, store),
-        chosen_series=cfg.output.report_series,
-        top_n=cfg.output.report_top_n,
-        model_version=version,
-        serving=release.serving_label(version, promotion.promoted, served_by, cfg.mode),
-        quality=quality,
-        drift=monitored.get("drift.json"),
-        realised=monitored.get("realised.json"),
-        segment_by=cfg.evaluation.segment_by,
-        last_served=last_served,
-    )
-    artifacts = publish.RunArtifacts(
-        config_yaml=config_yaml,
-        metrics=metrics,
-        forecasts=release.marked(forecasts, version, role),
+    trained = promotion.Trained(
+        cleaned=cleaned,
+        panel=panel,
+        features=frame,
         model=model,
-        quarantine=cleaned.quarantine,
-        backtest=backtest.predictions,
-        report_html=steps.run(release.report_task, report_inputs),
-        extra_json={"quality.json": quality, **monitored} if quality else monitored,
-        manifest={
-            **manifest_fields,
-            "steps": steps.records,
-            "model_name": model_name,
-            "model_version": version,
-            "model_version_reused": version != run.run_id,
-            "mode": cfg.mode,
-            "promotion": {"promoted": promotion.promoted, "event": promotion.event},
-            "serving": serving_pointer,
-        },
+        backtest=backtest,
+        forecasts=forecasts,
+        quality=quality,
+        manifest_fields=manifest_fields,
+        config_yaml=conf.resolved_yaml(node),
+        target=target,
     )
-    manifest = steps.run(
-        release.publish_task,
-        *(run, artifacts, store, report_inputs, target),
-        link_expiry_seconds=cfg.output.report_link_expiry_seconds,
-    )
-    logger.info(
-        "run %s done (mode=%s): %s; gate %s; champion %s; serving %s; steps %s",
-        run.run_id,
-        cfg.mode,
-        manifest["run_dir"],
-        "passed" if gate["passed"] else "failed",
-        promotion.champion or "none",
-        served_by,
-        {k: v["state"] for k, v in steps.records.items()},
-    )
-    return {
-        "run_id": run.run_id,
-        "run_dir": manifest["run_dir"],
-        "gate": gate,
-        "model_version": version,
-        "mode": cfg.mode,
-        "promoted": promotion.promoted,
-        "served_by": served_by,
-        "serving": serving_pointer,
-        "steps": steps.records,
-    }
+    return promotion.release_run(steps, cfg, run, trained)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The gate, the metrics with it, the registry's answer and the champion compared with."""
-
-    gate: dict[str, Any]
-    metrics: dict[str, Any]
-    promotion: release.Promotion
-    champion: release.ChampionModel | None
-    champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
-    version: str  # the registry version of this run's model (an identical one reused)
-
-
-def decide(
-    steps: Steps,
-    cfg: conf.AppConfig,
-    run: publish.RunInfo,
-    panel: pl.DataFrame,
-    backtest: BacktestResult,
-    model: TrainedModel,
-    config_yaml: str,
-    manifest_fields: dict[str, Any],
-) -> Decision:
-    """Gate against seasonal naive and the champion re-scored on the same windows, register,
-    then move the champion pointer (compare-and-swap; re-evaluate if another run won)."""
-    out, model_name, version = cfg.data.output_path, cfg.model.model_name, run.run_id
-    store = storage.StorageSettings.from_config(cfg.storage)
-    for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        found = steps.run(release.champion_task, out, model_name, store)
-        # A damaged champion is judged as none; a passing model replaces it.
-        damaged = found if isinstance(found, release.DamagedChampion) else None
-        champ = None if isinstance(found, release.DamagedChampion) else found
-        champ_cfg, problem, champ_metrics, best = None, None, None, None
-        if champ is not None:
-            name = f"champion {champ.version}"
-            champ_cfg, problem, dropped = conf.load_comparable(
-                cfg, champ.config_yaml, champ.uri, name, champ.config_schema_version
-            )
-            release.report_set_aside(champ.version, dropped)
-        if champ is not None and champ_cfg is not None and problem is None:
-            champ_metrics = steps.run(
-                evaluate_champion_task,
-                panel=panel,
-                spec=mapping.feature_spec(champ_cfg),
-                params=mapping.backtest_params(cfg),
-                train=mapping.train_params(champ_cfg),
-            ).metrics
-            best = reference.best_recent_champion(
-                steps, cfg, panel, champ, champ_cfg, champ_metrics
-            )
-        expected = champ.version if champ else (damaged.version if damaged else None)
-        gate = steps.run(
-            release.gate_task,
-            backtest.metrics,
-            cfg.evaluation.min_improvement,
-            cfg.evaluation.max_regression,
-            expected,
-            champ_metrics,
-            problem,
-            damaged.problem if damaged else None,
-            best,
-        )
-        metrics = {**backtest.metrics, "gate": gate}
-        if attempt == 0:  # or reuse the version built from the same code, config and data
-            registered = {**manifest_fields, **publish.run_identity(run)}
-            version = steps.run(
-                release.register_task,
-                *(out, model_name, version, model, metrics, config_yaml, registered, store),
-                digests=registry.Digests(
-                    publish.code_digest(), conf.config_digest(config_yaml), CONFIG_SCHEMA_VERSION
-                ),
-            ).version
-        if cfg.mode != "production":  # experiments register, never promote or serve
-            promotion = release.experiment_promotion(version, expected)
-            break
-        promotion = steps.run(
-            release.promote_task,
-            *(out, model_name, version, gate, expected, store),
-            replace_damaged=damaged is not None and damaged.version is None,
-        )
-        if not promotion.stale:
-            break
-    comparable = champ_cfg if problem is None else None
-    return Decision(gate, metrics, promotion, champ, comparable, version)
-
-
-def serve(
-    steps: Steps,
-    cfg: conf.AppConfig,
-    run: publish.RunInfo,
-    decision: Decision,
-    forecasts: pl.DataFrame,
-    panel: pl.DataFrame,
-) -> tuple[str, dict[str, Any] | None]:
-    """Serve this run's forecasts if it is the champion, else the champion's; returns
-    (version served or ``"nothing"``, the serving pointer)."""
+def state_folders(cfg: conf.AppConfig) -> list[str]:
+    """The folders of shared state a killed run may have left temp files in."""
     out, model_name = cfg.data.output_path, cfg.model.model_name
-    store = storage.StorageSettings.from_config(cfg.storage)
-    champ, champ_cfg = decision.champion, decision.champion_cfg
-    if cfg.mode != "production":
-        return "nothing", None
-    if decision.promotion.promoted:
-        served_by, served = decision.version, forecasts
-    elif champ is not None and champ_cfg is not None:
-        served_by = champ.version
-        served = steps.run(
-            forecast_champion_task,
-            model=champ.model,
-            panel=panel,
-            spec=mapping.feature_spec(champ_cfg),
-            params=mapping.chain_params(cfg).forecast,
-            storage_settings=store,
-        )
-    else:
-        get_run_logger().warning(
-            "serve: gate failed and no comparable champion of %s: serving output unchanged",
-            model_name,
-        )
-        return "nothing", None
-    pointer = steps.run(
-        release.serve_task,
-        *(out, model_name, served, served_by, run.run_id, run.started_at.date(), store),
-    )
-    return served_by, pointer
+    return [
+        storage.join(out, "runs"),
+        registry.registry_path(out, model_name),
+        serving.serving_root(out, model_name),
+        cfg.monitoring.history_path,
+    ]
 
 
 def alert_target(cfg: conf.AppConfig, run: publish.RunInfo) -> monitoring.AlertTarget:
@@ -353,64 +178,3 @@ def alert_target(cfg: conf.AppConfig, run: publish.RunInfo) -> monitoring.AlertT
         model_name=cfg.model.model_name,
         model_version=run.run_id,
     )
-
-
-def monitor(
-    steps: Steps,
-    cfg: conf.AppConfig,
-    run: publish.RunInfo,
-    target: monitoring.AlertTarget,
-    decision: Decision,
-    features: pl.DataFrame,
-    panel: pl.DataFrame,
-    backtest: BacktestResult,
-) -> dict[str, Any]:
-    """Save this model's drift profile; drift against the champion's; realised accuracy.
-
-    Returns the run's extra JSON artifacts by file name (``profile.json``, ``drift.json``,
-    ``realised.json``; the last two only when there is something to compare).
-    """
-    if not cfg.monitoring.enabled:
-        return {}
-    out, model_name, mon = cfg.data.output_path, cfg.model.model_name, cfg.monitoring
-    store = storage.StorageSettings.from_config(cfg.storage)
-    spec = mapping.feature_spec(cfg)
-    plan = mapping.drift_plan(cfg)
-    profile = steps.run(
-        monitoring.profile_task,
-        features=features,
-        normalize=spec.normalize,
-        columns=plan.columns,
-        bins=plan.bins,
-        segment_by=plan.segment_by,
-        model_version=run.run_id,
-        window=plan.window,
-    )
-    folder = registry.version_path(out, model_name, decision.version)
-    steps.run(monitoring.save_profile_task, profile=profile, folder=folder, settings=store)
-    champ = decision.champion  # its profile is the reference, if it is comparable at all
-    reference = None
-    if champ is not None and decision.champion_cfg is not None:
-        reference = registry.version_path(out, model_name, champ.version)
-    drift_report = steps.run(
-        monitoring.drift_task,
-        features=features,
-        reference_folder=reference,
-        window=plan.window,
-        params=plan.params,
-        target=target,
-        settings=store,
-    )
-    realised = steps.run(
-        monitoring.realised_task,
-        panel=panel,
-        series_keys=list(cfg.data.series_keys),
-        output_path=out,
-        history_root=mon.history_path,
-        backtest_metrics=backtest.metrics,
-        params=mapping.monitoring_plan(cfg).accuracy,  # type: ignore[union-attr]
-        target=target,
-        settings=store,
-    )
-    found = {"profile.json": profile, "drift.json": drift_report, "realised.json": realised}
-    return {name: content for name, content in found.items() if content is not None}

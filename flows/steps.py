@@ -8,8 +8,9 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Task, get_run_logger
 from prefect.cache_policies import NO_CACHE
 
-from tasks import storage
+from tasks import faults, storage
 from tasks.caching import result_storage
+from tasks.stages import RetryPolicy, with_retries
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,8 +25,11 @@ class Steps:
         refresh: bool,
         settings: storage.StorageSettings | None = None,
         key_block: str | None = None,
+        *,
+        retries: RetryPolicy,
     ) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+        self.retries = retries
         self._options: dict[str, Any] = {
             "result_storage": result_storage(storage_path, settings, key_block),
             "refresh_cache": refresh,
@@ -34,11 +38,16 @@ class Steps:
     def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``stage`` and return its result, raising if it failed."""
         start = time.perf_counter()
-        configured = (
-            stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
-        )
-        state = configured(*args, return_state=True, **kwargs)
+        state = self.configure(stage)(*args, return_state=True, **kwargs)
         seconds = round(time.perf_counter() - start, 3)
         self.records[stage.name] = {"state": state.name, "seconds": seconds}
         get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
+        faults.checkpoint(f"after:{stage.name}")  # test hook; a no-op unless set
         return state.result()
+
+    def configure(self, stage: Task[P, R]) -> Task[P, R]:
+        """``stage`` with this run's retries (I/O tasks) and result storage (cached tasks)."""
+        configured = with_retries(stage, self.retries)
+        if configured.cache_policy is NO_CACHE:
+            return configured
+        return configured.with_options(**self._options)

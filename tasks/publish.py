@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from tasks import storage
+from tasks import faults, storage
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
@@ -39,6 +39,7 @@ PACKAGES = (
     "holidays",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -191,18 +192,21 @@ def write_run(
     ``settings`` say how to reach object storage when ``output_path`` is a URL.
     """
     files = artifact_bytes(artifacts)
+    manifest_path = storage.join(run.run_dir, MANIFEST)
+    if storage.exists(manifest_path, settings=settings):  # written again (a re-decided run):
+        storage.remove(manifest_path, settings=settings)  # incomplete until the new manifest
     listed: dict[str, dict[str, Any]] = {}
     for name, data in files.items():
         target = storage.join(run.run_dir, name)
         path = storage.write_bytes_atomic(target, data, settings=settings)
         listed[name] = {"uri": storage.uri(path), "bytes": len(data), "sha256": _sha256(data)}
+        faults.checkpoint(f"publish:{name}")  # test hook; a no-op unless set
     manifest = {
         **artifacts.manifest,
         **run_identity(run),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "artifacts": listed,
     }
-    manifest_path = storage.join(run.run_dir, "manifest.json")
     storage.write_json_atomic(manifest_path, manifest, settings=settings)
     return manifest
 
