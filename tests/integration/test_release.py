@@ -118,8 +118,8 @@ def test_a_damaged_latest_json_is_rewritten_from_the_champion_by_the_next_run(
 ) -> None:
     first, second, out = runs["first"], runs["second"], runs["out"]
     pointer = read_json(out / "serving" / MODEL / "latest.json")
-    assert pointer == second["serving"]
-    assert pointer["model_version"] == first["model_version"]
+    assert pointer == runs["again"]["serving"]  # the last production run to serve
+    assert second["serving"]["model_version"] == pointer["model_version"] == first["model_version"]
     assert second["steps"]["recover"]["state"] == "Completed"
     recovery = read_json(run_dir(second) / "manifest.json")["recovery"]
     assert recovery["changed"] is True
@@ -245,7 +245,8 @@ def test_an_experiment_registers_but_neither_promotes_nor_serves(runs: dict[str,
     assert experiment["model_version"] in runs["versions_before_again"]
     manifest = read_json(run_dir(experiment) / "manifest.json")
     assert manifest["mode"] == "experiment"
-    assert manifest["promotion"] == {"promoted": False, "event": "experiment"}
+    assert manifest["promotion"]["decision"] == "experiment"
+    assert manifest["serving"] is None  # nothing staged
     pointer = read_json(out / "serving" / MODEL / "latest.json")
     assert pointer["run_id"] != experiment["run_id"]
     events = registry.history(str(out), MODEL)
