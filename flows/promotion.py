@@ -17,16 +17,19 @@ import polars as pl
 from prefect import get_run_logger
 
 from flows import config as conf
-from flows import plan as mapping
 from flows import reference
 from flows.config_schema import CONFIG_SCHEMA_VERSION
+from flows.plan import RunPlan
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import publish, registry, release, storage
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
+from tasks.data.ingest import RawSource
 from tasks.model.backtest import BacktestResult
+from tasks.model.gate import GateDecision
 from tasks.model.train import TrainedModel
+from tasks.registry.serving import ServingPointer
 from tasks.report import render as report
 from tasks.stages import evaluate_task, forecast_task
 
@@ -39,6 +42,7 @@ forecast_champion_task = forecast_task.with_options(name="forecast-champion")
 class Trained:
     """What the pipeline stages produced, ready to be released."""
 
+    source: RawSource
     cleaned: CleanResult
     panel: PanelResult
     features: pl.DataFrame
@@ -46,44 +50,75 @@ class Trained:
     backtest: BacktestResult
     forecasts: pl.DataFrame
     quality: dict[str, Any] | None
-    manifest_fields: dict[str, Any]
-    config_yaml: str
-    target: monitoring.AlertTarget
+    recovered: dict[str, Any]  # what this run's ``recover`` step repaired
+
+    def manifest(
+        self, plan: RunPlan, steps: Steps, release_section: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """This run's manifest (:func:`tasks.publish.build_manifest`), so far."""
+        produced = publish.manifest_fields(
+            source=self.source,
+            cleaned=self.cleaned,
+            panel=self.panel,
+            features=self.features,
+            model=self.model,
+            backtest=self.backtest,
+            forecasts=self.forecasts,
+            series_keys=plan.series_keys,
+        )
+        return publish.build_manifest(
+            plan.run,
+            produced,
+            steps=steps.records,
+            trigger=plan.trigger,
+            recovery=self.recovered,
+            release=release_section,
+        )
 
 
-def release_run(
-    steps: Steps, cfg: conf.AppConfig, run: publish.RunInfo, t: Trained
-) -> dict[str, Any]:
+def release_run(steps: Steps, plan: RunPlan, t: Trained) -> dict[str, Any]:
     """Decide, stage, publish, commit (retried when another run moved the champion), serve;
     returns the flow's result."""
-    out, model_name = cfg.data.output_path, cfg.model.model_name
-    store = storage.StorageSettings.from_config(cfg.storage)
-    production = cfg.mode == "production"  # experiments register, never promote or serve
+    production = plan.config.mode == "production"  # experiments never promote or serve
     registered: str | None = None
     for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        decision = decide(steps, cfg, run, t, attempt, registered)
+        decision = decide(steps, plan, t, attempt, registered)
         version = registered = decision.version  # an identical build's, when one was reused
-        monitored = monitor(steps, cfg, run, t, decision)
-        staged = stage_serving(steps, cfg, run, decision, t) if production else None
-        manifest = publish_run(steps, cfg, run, t, decision, monitored, staged)
+        monitored = monitor(steps, plan, t, decision)
+        staged = stage_serving(steps, plan, decision, t) if production else None
+        manifest = publish_run(steps, plan, t, decision, monitored, staged)
         if not production:
             promotion = release.experiment_promotion(version, decision.expected)
             break
         promotion = steps.run(
             release.promote_task,
-            *(out, model_name, version, decision.gate, decision.expected, store),
+            output_path=plan.output_path,
+            model_name=plan.model_name,
+            version=version,
+            gate=decision.gate,
+            expected=decision.expected,
+            settings=plan.storage,
             replace_damaged=decision.replace_damaged,
         )
         if not promotion.stale:
             break
-    pointer = steps.run(release.serve_task, out, model_name, store) if production else None
-    served_by = "nothing"  # unless latest serves the copy this run staged
+    pointer = (
+        steps.run(
+            release.serve_task,
+            output_path=plan.output_path,
+            model_name=plan.model_name,
+            settings=plan.storage,
+        )
+        if production
+        else None
+    )
+    served_by: str | None = "nothing"  # unless latest serves the copy this run staged
     if staged is not None and pointer is not None and pointer["dated_uri"] == staged["dated_uri"]:
         served_by = staged["model_version"]
     get_run_logger().info(
         "run %s done (mode=%s): %s; gate %s; champion %s; serving %s; steps %s",
-        run.run_id,
-        cfg.mode,
+        plan.run.run_id,
+        plan.config.mode,
         manifest["run_dir"],
         "passed" if decision.gate["passed"] else "failed",
         promotion.champion or "none",
@@ -91,11 +126,11 @@ def release_run(
         {k: v["state"] for k, v in steps.records.items()},
     )
     return {
-        "run_id": run.run_id,
+        "run_id": plan.run.run_id,
         "run_dir": manifest["run_dir"],
         "gate": decision.gate,
         "model_version": version,
-        "mode": cfg.mode,
+        "mode": plan.config.mode,
         "promoted": promotion.promoted,
         "served_by": served_by,
         "serving": pointer,
@@ -105,12 +140,11 @@ def release_run(
 
 def publish_run(
     steps: Steps,
-    cfg: conf.AppConfig,
-    run: publish.RunInfo,
+    plan: RunPlan,
     t: Trained,
     decision: Decision,
     monitored: dict[str, Any],
-    staged: dict[str, Any] | None,
+    staged: ServingPointer | None,
 ) -> dict[str, Any]:
     """Render the report and write the run directory (manifest last); returns the manifest.
 
@@ -118,51 +152,21 @@ def publish_run(
     ``reject``, or ``experiment``: not for promotion), not its outcome: ``champion.json``
     is the source of truth.
     """
-    production = cfg.mode == "production"
-    out, model_name, version = cfg.data.output_path, cfg.model.model_name, decision.version
-    store = storage.StorageSettings.from_config(cfg.storage)
-    promoting = bool(decision.gate["passed"]) and cfg.mode == "production"
-    last_served = steps.run(release.last_served_task, out, model_name, store)  # before serve
-    report_inputs = report.ReportInputs(
-        run_id=run.run_id,
-        generated_at=run.started_at,
-        series_keys=list(cfg.data.series_keys),
-        history=t.panel.panel,
-        backtest=t.backtest.predictions,
-        forecasts=t.forecasts,
-        metrics=decision.metrics,
-        feature_importance=t.model.feature_importance(),
-        row_counts=t.manifest_fields["row_counts"],
-        champion_history=steps.run(release.history_task, out, model_name, store),
-        chosen_series=cfg.output.report_series,
-        top_n=cfg.output.report_top_n,
-        model_version=version,
-        serving=release.serving_label(
-            version, promoting, staged["model_version"] if staged else "nothing", cfg.mode
-        ),
-        quality=t.quality,
-        drift=monitored.get("drift.json"),
-        realised=monitored.get("realised.json"),
-        segment_by=cfg.evaluation.segment_by,
-        last_served=last_served,
+    out, model_name, version = plan.output_path, plan.model_name, decision.version
+    production = plan.config.mode == "production"
+    promoting = bool(decision.gate["passed"]) and production
+    last_served = steps.run(  # before this run serves: for the report's change column
+        release.last_served_task, out, model_name, plan.storage
     )
     pointer_file = storage.join(registry.registry_path(out, model_name), registry.CHAMPION_FILE)
-    artifacts = publish.RunArtifacts(
-        config_yaml=t.config_yaml,
-        metrics=decision.metrics,
-        forecasts=release.marked(t.forecasts, version, "champion" if promoting else "challenger"),
-        model=t.model,
-        quarantine=t.cleaned.quarantine,
-        backtest=t.backtest.predictions,
-        report_html=steps.run(release.report_task, report_inputs),
-        extra_json={"quality.json": t.quality, **monitored} if t.quality else monitored,
-        manifest={
-            **t.manifest_fields,
-            "steps": steps.records,
+    manifest = t.manifest(
+        plan,
+        steps,
+        {
             "model_name": model_name,
             "model_version": version,
-            "model_version_reused": version != run.run_id,
-            "mode": cfg.mode,
+            "model_version_reused": version != plan.run.run_id,
+            "mode": plan.config.mode,
             "promotion": {
                 "decision": "promote" if promoting else ("reject" if production else "experiment"),
                 "compared_with": decision.expected,
@@ -171,19 +175,62 @@ def publish_run(
             "serving": staged,
         },
     )
-    manifest: dict[str, Any] = steps.run(
-        release.publish_task,
-        *(run, artifacts, store, report_inputs, t.target),
-        link_expiry_seconds=cfg.output.report_link_expiry_seconds,
+    report_inputs = report.ReportInputs(
+        run_id=version,
+        generated_at=plan.run.started_at,
+        series_keys=plan.series_keys,
+        history=t.panel.panel,
+        backtest=t.backtest.predictions,
+        forecasts=t.forecasts,
+        metrics=decision.metrics,
+        feature_importance=t.model.feature_importance(),
+        row_counts=manifest["row_counts"],
+        champion_history=steps.run(
+            release.history_task, output_path=out, model_name=model_name, settings=plan.storage
+        ),
+        chosen_series=plan.report.chosen_series,
+        top_n=plan.report.top_n,
+        model_version=version,
+        serving=release.serving_label(
+            version,
+            promoting,
+            (staged["model_version"] or "nothing") if staged else "nothing",
+            plan.config.mode,
+        ),
+        quality=t.quality,
+        drift=monitored.get("drift.json"),
+        realised=monitored.get("realised.json"),
+        segment_by=plan.config.evaluation.segment_by,
+        last_served=last_served,
     )
-    return manifest
+    artifacts = publish.RunArtifacts(
+        config_yaml=plan.config_yaml,
+        metrics=decision.metrics,
+        forecasts=release.marked(t.forecasts, version, "champion" if promoting else "challenger"),
+        model=t.model,
+        quarantine=t.cleaned.quarantine,
+        backtest=t.backtest.predictions,
+        report_html=steps.run(release.report_task, inputs=report_inputs),
+        extra_json={"quality.json": t.quality, **monitored} if t.quality else monitored,
+        manifest=manifest,
+    )
+    written: dict[str, Any] = steps.run(
+        release.publish_task,
+        run=plan.run,
+        artifacts=artifacts,
+        storage_settings=plan.storage,
+        report_inputs=report_inputs,
+        announce=plan.alerts,
+        link_expiry_seconds=plan.config.output.report_link_expiry_seconds,
+    )
+    return written
 
 
 @dataclass(frozen=True)
 class Decision:
     """The gate, the metrics with it and the champion it was decided against."""
 
-    gate: dict[str, Any]
+    gate: GateDecision
     metrics: dict[str, Any]
     champion: release.ChampionModel | None
     champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
@@ -204,20 +251,14 @@ class Decision:
 
 
 def decide(
-    steps: Steps,
-    cfg: conf.AppConfig,
-    run: publish.RunInfo,
-    t: Trained,
-    attempt: int = 0,
-    registered: str | None = None,
+    steps: Steps, plan: RunPlan, t: Trained, attempt: int, registered: str | None = None
 ) -> Decision:
     """Gate against seasonal naive and the champion re-scored on the same windows; the first
     attempt registers the version, or reuses the identical build's (``registered``: the
     version an earlier attempt registered); the champion pointer moves later, in ``promote``."""
-    out, model_name = cfg.data.output_path, cfg.model.model_name
-    version = registered or run.run_id
-    store = storage.StorageSettings.from_config(cfg.storage)
-    found = steps.run(release.champion_task, out, model_name, store)
+    version = registered or plan.run.run_id
+    out, model_name, store = plan.output_path, plan.model_name, plan.storage
+    found = steps.run(release.champion_task, output_path=out, model_name=model_name, settings=store)
     # A damaged champion is judged as none; a passing model replaces it.
     damaged = found if isinstance(found, release.DamagedChampion) else None
     champ = None if isinstance(found, release.DamagedChampion) else found
@@ -225,40 +266,47 @@ def decide(
     if champ is not None:
         name = f"champion {champ.version}"
         champ_cfg, problem, dropped = conf.load_comparable(
-            cfg, champ.config_yaml, champ.uri, name, champ.config_schema_version
+            plan.config, champ.config_yaml, champ.uri, name, champ.config_schema_version
         )
         release.report_set_aside(champ.version, dropped)
     if champ is not None and champ_cfg is not None and problem is None:
+        theirs = plan.for_champion(champ_cfg)
         champ_metrics = steps.run(
             evaluate_champion_task,
             panel=t.panel.panel,
-            spec=mapping.feature_spec(champ_cfg),
-            params=mapping.backtest_params(cfg),
-            train=mapping.train_params(champ_cfg),
+            spec=theirs.features,
+            params=plan.chain.backtest,
+            train=theirs.train,
         ).metrics
         best = reference.best_recent_champion(
-            steps, cfg, t.panel.panel, champ, champ_cfg, champ_metrics
+            steps, plan.config, t.panel.panel, champ, champ_cfg, champ_metrics
         )
     gate = steps.run(
         release.gate_task,
-        t.backtest.metrics,
-        cfg.evaluation.min_improvement,
-        cfg.evaluation.max_regression,
-        champ.version if champ else (damaged.version if damaged else None),
-        champ_metrics,
-        problem,
-        damaged.problem if damaged else None,
-        best,
+        metrics=t.backtest.metrics,
+        min_improvement=plan.gate.min_improvement,
+        max_regression=plan.gate.max_regression,
+        champion_version=champ.version if champ else (damaged.version if damaged else None),
+        champion_metrics=champ_metrics,
+        champion_problem=problem,
+        champion_unusable=damaged.problem if damaged else None,
+        reference=best,
     )
     metrics = {**t.backtest.metrics, "gate": gate}
     if registered is None:  # first attempt: register, or reuse the identical build's version
-        identity = {**t.manifest_fields, **publish.run_identity(run)}
         digests = registry.Digests(
-            publish.code_digest(), conf.config_digest(t.config_yaml), CONFIG_SCHEMA_VERSION
+            publish.code_digest(), conf.config_digest(plan.config_yaml), CONFIG_SCHEMA_VERSION
         )
         version = steps.run(
             release.register_task,
-            *(out, model_name, version, t.model, metrics, t.config_yaml, identity, store),
+            output_path=out,
+            model_name=model_name,
+            version=version,
+            model=t.model,
+            metrics=metrics,
+            config_yaml=plan.config_yaml,
+            manifest=t.manifest(plan, steps),
+            settings=store,
             digests=digests,
         ).version
     comparable = champ_cfg if problem is None else None
@@ -266,12 +314,10 @@ def decide(
 
 
 def stage_serving(
-    steps: Steps, cfg: conf.AppConfig, run: publish.RunInfo, decision: Decision, t: Trained
-) -> dict[str, Any] | None:
+    steps: Steps, plan: RunPlan, decision: Decision, t: Trained
+) -> ServingPointer | None:
     """Write the dated serving copy of what this run will serve: its own forecasts if its
     gate passed, else the champion's for this run's data; ``None`` when neither applies."""
-    out, model_name = cfg.data.output_path, cfg.model.model_name
-    store = storage.StorageSettings.from_config(cfg.storage)
     champ, champ_cfg = decision.champion, decision.champion_cfg
     if decision.gate["passed"]:
         served_by, served = decision.version, t.forecasts
@@ -281,46 +327,47 @@ def stage_serving(
             forecast_champion_task,
             model=champ.model,
             panel=t.panel.panel,
-            spec=mapping.feature_spec(champ_cfg),
-            params=mapping.chain_params(cfg).forecast,
-            storage_settings=store,
+            spec=plan.for_champion(champ_cfg).features,
+            params=plan.chain.forecast,
+            storage_settings=plan.storage,
         )
     else:
         get_run_logger().warning(
             "stage-serving: gate failed and no comparable champion of %s: serving unchanged",
-            model_name,
+            plan.model_name,
         )
         return None
-    pointer: dict[str, Any] = steps.run(
+    return steps.run(
         release.stage_serving_task,
-        *(out, model_name, served, served_by, run.run_id, run.started_at.date(), store),
+        output_path=plan.output_path,
+        model_name=plan.model_name,
+        forecasts=served,
+        model_version=served_by,
+        run_id=plan.run.run_id,
+        as_of=plan.run.started_at.date(),
+        settings=plan.storage,
     )
-    return pointer
 
 
-def monitor(
-    steps: Steps, cfg: conf.AppConfig, run: publish.RunInfo, t: Trained, decision: Decision
-) -> dict[str, Any]:
+def monitor(steps: Steps, plan: RunPlan, t: Trained, decision: Decision) -> dict[str, Any]:
     """Save this model's drift profile; drift against the champion's; realised accuracy.
 
     Returns the run's extra JSON artifacts by file name (``profile.json``, ``drift.json``,
     ``realised.json``; the last two only when there is something to compare).
     """
-    if not cfg.monitoring.enabled:
+    mon = plan.monitoring
+    if mon is None:
         return {}
-    out, model_name, mon = cfg.data.output_path, cfg.model.model_name, cfg.monitoring
-    store = storage.StorageSettings.from_config(cfg.storage)
-    spec = mapping.feature_spec(cfg)
-    plan = mapping.drift_plan(cfg)
+    out, model_name, store, drift = plan.output_path, plan.model_name, plan.storage, mon.drift
     profile = steps.run(
         monitoring.profile_task,
         features=t.features,
-        normalize=spec.normalize,
-        columns=plan.columns,
-        bins=plan.bins,
-        segment_by=plan.segment_by,
-        model_version=run.run_id,
-        window=plan.window,
+        normalize=plan.chain.features.normalize,
+        columns=drift.columns,
+        bins=drift.bins,
+        segment_by=drift.segment_by,
+        model_version=plan.run.run_id,
+        window=drift.window,
     )
     folder = registry.version_path(out, model_name, decision.version)
     steps.run(monitoring.save_profile_task, profile=profile, folder=folder, settings=store)
@@ -332,20 +379,20 @@ def monitor(
         monitoring.drift_task,
         features=t.features,
         reference_folder=reference,
-        window=plan.window,
-        params=plan.params,
-        target=t.target,
+        window=drift.window,
+        params=drift.params,
+        target=plan.alerts,
         settings=store,
     )
     realised = steps.run(
         monitoring.realised_task,
         panel=t.panel.panel,
-        series_keys=list(cfg.data.series_keys),
+        series_keys=plan.series_keys,
         output_path=out,
         history_root=mon.history_path,
         backtest_metrics=t.backtest.metrics,
-        params=mapping.monitoring_plan(cfg).accuracy,  # type: ignore[union-attr]
-        target=t.target,
+        params=mon.accuracy,
+        target=plan.alerts,
         settings=store,
     )
     found = {"profile.json": profile, "drift.json": drift_report, "realised.json": realised}

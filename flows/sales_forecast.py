@@ -1,10 +1,16 @@
-"""The ``sales-forecast`` flow: compose the config, then wire one task per stage."""
+"""The ``sales-forecast`` flow: compose the config, build the run plan once, run the steps.
+
+The flow body is the pipeline, one line (or one call) per step; the helpers below it do
+what a step needs besides its task (composing with an upload's checks, preparing a
+built-in data set). The release phase, from the gate to serving, is :mod:`flows.promotion`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from omegaconf import DictConfig
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -14,9 +20,8 @@ from flows import promotion
 from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
-from tasks import publish, registry, release, storage
+from tasks import release
 from tasks.model.backtest import check_history
-from tasks.registry import serving
 from tasks.stages import (
     aggregate_task,
     clean_task,
@@ -29,8 +34,6 @@ from tasks.stages import (
     prepare_aus_retail_task,
     train_task,
 )
-
-RECOVERY_FIELDS = ("removed", "changed", "problems", "replaced_damaged")  # kept in the manifest
 
 
 @flow(name="sales-forecast", log_prints=False)
@@ -46,71 +49,41 @@ def sales_forecast(
     makes the run read the landing prefix that holds them; they are checked against the
     landing allow-list before anything else, and reach the config only as data.
     """
-    upload, overrides, triggered_by = batch_trigger.from_parameters(
-        s3_object, s3_batch, overrides or []
-    )
-    node = conf.compose_config(overrides)
-    cfg = conf.to_app_config(node)
-    if upload is not None:
-        trigger.check_composed(upload, overrides, cfg.data.input_path)
-    logger = get_run_logger()
-    started = dt.datetime.now(dt.UTC)
-    run = publish.RunInfo(
-        run_id=publish.make_run_id(started, str(flow_run.get_id() or "local")),
-        flow_run_id=str(flow_run.get_id()),
-        started_at=started,
-        output_path=cfg.data.output_path,
-    )
-    logger.info(
+    node, cfg, upload, overrides = compose(overrides, s3_object, s3_batch)
+    plan = mapping.build_plan(node, cfg, flow_run.get_id(), dt.datetime.now(dt.UTC), upload)
+    run, chain, store, spec = plan.run, plan.chain, plan.storage, plan.chain.features
+    get_run_logger().info(
         "run %s: mode=%s data=%s input=%s model=%s overrides=%s",
-        run.run_id,
-        cfg.mode,
-        cfg.data.name,
-        cfg.data.input_path,
-        cfg.model.model_name,
-        overrides or [],
+        *(run.run_id, cfg.mode, cfg.data.name, chain.source.input_path, plan.model_name),
+        overrides,
     )
-    store = storage.StorageSettings.from_config(cfg.storage)  # endpoint, region, block name
-    steps = Steps(
-        cfg.output.result_storage,
-        refresh=not cfg.output.cache,
-        settings=store,
-        key_block=cfg.output.cache_key_block,
-        retries=mapping.retry_policy(cfg),
-    )
-    chain = mapping.chain_params(cfg)
-    spec = chain.features
+    cache = plan.cache
+    steps = Steps(cache.result_storage, cache.refresh, store, cache.key_block, retries=plan.retries)
     # What a killed run left: temp files, and serving behind the champion pointer.
     recovered = steps.run(
         release.recover_task,
-        output_path=cfg.data.output_path,
-        model_name=cfg.model.model_name,
-        folders=state_folders(cfg),
+        output_path=plan.output_path,
+        model_name=plan.model_name,
+        folders=plan.state_folders(),
         settings=store,
     )
-
-    prep = mapping.preparation(cfg)  # built-in data sets are prepared on local disk
-    if prep is not None and prep.generator is not None:
-        steps.run(generate_task, spec=prep.generator, root=prep.root)
-    elif prep is not None:
-        steps.run(prepare_aus_retail_task, root=prep.root)
+    prepare_data(steps, plan.preparation)
     source = steps.run(ingest_task, params=chain.source, storage_settings=store)
     cleaned = steps.run(clean_task, source=source, params=chain.clean, storage_settings=store)
     if cleaned.daily.height == 0:  # all quarantined: keep the rows in the run dir, say why
         steps.run(no_clean_rows_task, cleaned=cleaned, run_dir=run.run_dir, storage_settings=store)
     panel = steps.run(aggregate_task, daily=cleaned.daily, params=chain.panel)
     check_history(panel.panel, spec, chain.backtest)  # too short fails here, before training
-    target = alert_target(cfg, run)
     quality = None
-    if cfg.monitoring.enabled:  # fails the run here, before training, on a hard breach
+    if plan.monitoring is not None:  # fails the run here, before training, on a hard breach
         quality = steps.run(
             monitoring.quality_task,
             cleaned=cleaned,
             panel=panel.panel,
-            params=mapping.quality_params(cfg),
-            history_root=cfg.monitoring.history_path,
+            params=plan.monitoring.quality,
+            history_root=plan.monitoring.history_path,
             run_dir=run.run_dir,
-            target=target,
+            target=plan.alerts,
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
@@ -126,22 +99,8 @@ def sales_forecast(
         params=chain.forecast,
         storage_settings=store,
     )
-    manifest_fields = {
-        **publish.manifest_fields(
-            source=source,
-            cleaned=cleaned,
-            panel=panel,
-            features=frame,
-            model=model,
-            backtest=backtest,
-            forecasts=forecasts,
-            steps=steps.records,
-            series_keys=list(cfg.data.series_keys),
-        ),
-        "trigger": triggered_by,
-        "recovery": {k: recovered[k] for k in RECOVERY_FIELDS},  # what this run repaired
-    }
     trained = promotion.Trained(
+        source=source,
         cleaned=cleaned,
         panel=panel,
         features=frame,
@@ -149,32 +108,32 @@ def sales_forecast(
         backtest=backtest,
         forecasts=forecasts,
         quality=quality,
-        manifest_fields=manifest_fields,
-        config_yaml=conf.resolved_yaml(node),
-        target=target,
+        recovered=recovered,
     )
-    return promotion.release_run(steps, cfg, run, trained)
+    return promotion.release_run(steps, plan, trained)
 
 
-def state_folders(cfg: conf.AppConfig) -> list[str]:
-    """The folders of shared state a killed run may have left temp files in."""
-    out, model_name = cfg.data.output_path, cfg.model.model_name
-    return [
-        storage.join(out, "runs"),
-        registry.registry_path(out, model_name),
-        serving.serving_root(out, model_name),
-        cfg.monitoring.history_path,
-    ]
-
-
-def alert_target(cfg: conf.AppConfig, run: publish.RunInfo) -> monitoring.AlertTarget:
-    """Where this run's alert events go (``monitoring.alerts``)."""
-    return monitoring.AlertTarget(
-        enabled=cfg.monitoring.enabled and cfg.monitoring.alerts.enabled,
-        dataset=cfg.data.name,
-        run_id=run.run_id,
-        flow_run_id=run.flow_run_id,
-        prefix=cfg.monitoring.alerts.event_prefix,
-        model_name=cfg.model.model_name,
-        model_version=run.run_id,
+def compose(
+    overrides: list[str] | None,
+    s3_object: dict[str, str] | None,
+    s3_batch: dict[str, Any] | None = None,
+) -> tuple[DictConfig, conf.AppConfig, dict[str, Any] | None, list[str]]:
+    """The composed config (node and typed), what triggered the run (the checked upload or
+    upload batch, None for a plain run), and the overrides it was composed with (an upload
+    adds its own)."""
+    upload, overrides, triggered_by = batch_trigger.from_parameters(
+        s3_object, s3_batch, overrides or []
     )
+    node = conf.compose_config(overrides)
+    cfg = conf.to_app_config(node)
+    if upload is not None:
+        trigger.check_composed(upload, overrides, cfg.data.input_path)
+    return node, cfg, triggered_by, overrides
+
+
+def prepare_data(steps: Steps, prep: mapping.Preparation | None) -> None:
+    """Generate the synthetic data set, or fetch a bundled one, on first use (else nothing)."""
+    if prep is not None and prep.generator is not None:
+        steps.run(generate_task, spec=prep.generator, root=prep.root)
+    elif prep is not None:
+        steps.run(prepare_aus_retail_task, root=prep.root)

@@ -40,6 +40,7 @@ PACKAGES = (
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
 MANIFEST = "manifest.json"
+RECOVERY_FIELDS = ("removed", "changed", "problems", "replaced_damaged")  # kept in the manifest
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,6 @@ def write_run(
         faults.checkpoint(f"publish:{name}")  # test hook; a no-op unless set
     manifest = {
         **artifacts.manifest,
-        **run_identity(run),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "artifacts": listed,
     }
@@ -219,10 +219,9 @@ def manifest_fields(
     model: train.TrainedModel,
     backtest: BacktestResult,
     forecasts: pl.DataFrame,
-    steps: dict[str, dict[str, Any]],
     series_keys: list[str],
 ) -> dict[str, Any]:
-    """Input fingerprints, row counts per step and step timings for ``manifest.json``."""
+    """Input fingerprints, row counts per step and the model for ``manifest.json``."""
     n_series = panel.panel.select(series_keys).n_unique()
     return {
         "input": {
@@ -246,7 +245,33 @@ def manifest_fields(
             "evaluate": {"rows": backtest.predictions.height},
             "forecast": {"rows": forecasts.height},
         },
-        "steps": steps,
         "model": train.model_meta(model),
         "feature_importance": model.feature_importance(),
     }
+
+
+def build_manifest(
+    run: RunInfo,
+    produced: dict[str, Any],
+    *,
+    steps: dict[str, dict[str, Any]],
+    trigger: dict[str, str] | None,
+    recovery: dict[str, Any],
+    release: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``manifest.json`` of a run and of its registry version, assembled here only.
+
+    ``produced``: what the stages made (:func:`manifest_fields`); ``steps``: each step's
+    state and seconds; ``trigger``: the upload that started the run; ``recovery``: what its
+    ``recover`` step repaired (the :data:`RECOVERY_FIELDS`); ``release``, once decided:
+    model name and version, promotion decision, serving copy. :func:`write_run` adds only
+    ``finished_at`` and ``artifacts``.
+    """
+    manifest = {
+        **produced,
+        "steps": steps,
+        "trigger": trigger,
+        "recovery": {k: recovery[k] for k in RECOVERY_FIELDS},
+        **(release or {}),
+    }
+    return {**manifest, **run_identity(run)}
