@@ -39,13 +39,16 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced ## install the pinned environment from uv.lock
 
+# `make run` is the whole pipeline, as the scheduled deployment runs it: it promotes and serves
+# (MODE=experiment registers only, like a plain `python flows/main.py`).
+MODE        ?= production
 run: install ## run the flow on the default data; extra Hydra overrides via ARGS="key=value ..."
 	@url=$$($(BIN)/python -m flows.devserver url --port $(SERVER_PORT) 2>/dev/null); \
 	if [ -n "$$url" ] && [ -z "$$PREFECT_API_URL" ]; then \
 	  echo "using the Prefect server at $$url (make server-stop to stop it)"; \
 	  export PREFECT_API_URL="$$url"; \
 	fi; \
-	$(BIN)/python flows/main.py $(ARGS)
+	$(BIN)/python flows/main.py mode=$(MODE) $(ARGS)
 
 server: install ## keep one Prefect server running on 127.0.0.1:$(SERVER_PORT) (pid, log: .prefect/devserver/)
 	@$(BIN)/python -m flows.devserver start --port $(SERVER_PORT)
@@ -53,11 +56,12 @@ server: install ## keep one Prefect server running on 127.0.0.1:$(SERVER_PORT) (
 server-stop: install ## stop the server `make server` started (by its pid)
 	@$(BIN)/python -m flows.devserver stop --port $(SERVER_PORT)
 
-lint: install ## ruff, the architecture's import contracts (pyproject.toml: tool.importlinter), hadolint
+lint: install ## ruff, the architecture's import contracts (pyproject.toml: tool.importlinter), hadolint, cfn-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/cfn-lint deploy/cloudformation.yaml
 
 format: install
 	$(BIN)/ruff format .

@@ -16,6 +16,8 @@ deployed runs included.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,10 +28,11 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
-from flows import config_checks, layers
+from flows import config_checks, config_schema, layers
 from tasks.data.sources.defects import DefectRates
 from tasks.data.sources.generate import GeneratorSpec
 from tasks.errors import ConfigError, Problem
+from tasks.model import hyperparameters
 
 
 def _conf_dir() -> Path:
@@ -219,6 +222,7 @@ class EvaluationConfig:
     segment_by: str = "product_type"
     min_improvement: float = 0.0  # model WAPE must beat the best baseline by this fraction
     max_regression: float = 0.05  # ... and be at most this fraction worse than the champion's
+    tolerance_reference_champions: int = 5  # max_regression is from the best of the last N
 
 
 @dataclass
@@ -243,6 +247,7 @@ class OutputConfig:
     task_retry_delay_seconds: float = 2.0  # ... after this, doubling each time (2, 4, 8 s)
     report_top_n: int = 3  # series plotted in report.html, by total revenue
     report_series: dict[str, str] | None = None  # one more, always plotted: {region: north, ...}
+    report_link_expiry_seconds: int = 604800  # pre-signed report links on S3 (7 days: the most)
 
 
 @dataclass
@@ -364,6 +369,7 @@ class AppConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     random_seed: int = 42
+    mode: str = "experiment"  # "production" promotes and serves; "experiment" only registers
 
 
 # Maps whose keys are the user's (column names): set without Hydra's ``+``.
@@ -475,6 +481,20 @@ def resolved_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
 
 
+RUN_ONLY_KEYS = ("mode",)  # say how a run acts, not what it builds: not in the config digest
+
+
+def config_digest(config_yaml: str) -> str:
+    """SHA-256 of a resolved config (:func:`resolved_yaml`) without :data:`RUN_ONLY_KEYS`:
+    the registry's config identity (an experiment and a production run of the same config
+    build the same model)."""
+    loaded = OmegaConf.to_container(OmegaConf.create(config_yaml), resolve=False)
+    assert isinstance(loaded, dict)
+    values = {k: v for k, v in loaded.items() if k not in RUN_ONLY_KEYS}
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def as_dict(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as a plain JSON-able dict."""
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -483,13 +503,27 @@ def as_dict(cfg: DictConfig) -> dict[str, Any]:
 
 
 def from_resolved_yaml(text: str, where: str) -> AppConfig:
-    """A run's resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses.
+    """A run's resolved ``config.yaml`` as typed dataclasses (:func:`load_stored`, keys this
+    code does not know set aside)."""
+    return load_stored(text, where, config_schema.CONFIG_SCHEMA_VERSION)[0]
 
-    Keys this code no longer knows are an error naming ``where`` the text came from, and so
-    is any ``${...}``: a resolved config has none, and resolving one from a stored file
-    would let whoever wrote it read this process's environment (``oc.env``). Extra LightGBM
-    parameters under ``model.hyperparameters`` (added with ``+``) are kept; keys this code
-    retired (:data:`RETIRED_KEYS`), which older runs wrote, are dropped.
+
+def load_stored(text: str, where: str, schema_version: int | None) -> tuple[AppConfig, list[str]]:
+    """A stored resolved ``config.yaml`` (e.g. a registered champion's) as typed dataclasses,
+    and the keys this code does not know, which were set aside.
+
+    The text is migrated from its ``schema_version`` (None: before versions recorded one)
+    to this code's (:mod:`flows.config_schema`); keys still unknown after that are left
+    out, so a renamed or removed key never makes an old champion unusable. Extra LightGBM
+    parameters under ``model.hyperparameters`` are kept when LightGBM knows their name;
+    keys this code retired (:data:`RETIRED_KEYS`) are dropped without a word.
+    Any ``${...}`` is an error naming ``where``: a resolved config has none, and resolving
+    one from a stored file would let whoever wrote it read this process's environment.
+
+    Raises
+    ------
+    ValueError
+        The text is not a YAML mapping, holds an interpolation, or a value breaks its rule.
     """
     try:
         loaded = OmegaConf.create(text)
@@ -500,9 +534,16 @@ def from_resolved_yaml(text: str, where: str) -> AppConfig:
                 section.pop(leaf)
         interpolated = interpolation_in(loaded)
         if interpolated is None:
+            plain = OmegaConf.to_container(loaded, resolve=False)
+            if not isinstance(plain, dict):
+                raise ValueError("not a mapping")
+            migrated = config_schema.migrate({str(k): v for k, v in plain.items()}, schema_version)
+            kept, dropped = config_schema.split_unknown(
+                migrated, AppConfig(), {hyperparameters.KEY: _lightgbm_name}
+            )
             base = OmegaConf.structured(AppConfig)
             with open_dict(base.model.hyperparameters):
-                node = OmegaConf.merge(base, loaded)
+                node = OmegaConf.merge(base, kept)
     except Exception as exc:
         raise ValueError(f"config at {where} does not fit this code's config: {exc}") from exc
     if interpolated is not None:
@@ -510,7 +551,14 @@ def from_resolved_yaml(text: str, where: str) -> AppConfig:
             f"config at {where} holds an interpolation at {interpolated}: a resolved config "
             "has none; it is not loaded (rewrite the file from the run's config.yaml)"
         )
-    return to_app_config(node)  # type: ignore[arg-type]
+    try:
+        return to_app_config(node), dropped  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ValueError(f"config at {where} breaks this code's rules: {exc}") from exc
+
+
+def _lightgbm_name(name: str) -> bool:
+    return not hyperparameters.name_problems({name: None})
 
 
 def interpolation_in(node: Any, path: str = "") -> str | None:
@@ -534,14 +582,15 @@ def interpolation_in(node: Any, path: str = "") -> str | None:
 
 
 def load_comparable(
-    cfg: AppConfig, text: str, where: str, name: str
-) -> tuple[AppConfig | None, str | None]:
-    """Another run's config (e.g. the champion's) and, when it cannot be compared, why not."""
+    cfg: AppConfig, text: str, where: str, name: str, schema_version: int | None = None
+) -> tuple[AppConfig | None, str | None, list[str]]:
+    """Another run's stored config (e.g. the champion's, :func:`load_stored`), why it cannot
+    be compared (or None), and the keys this code does not know, which were set aside."""
     try:
-        other = from_resolved_yaml(text, where)
+        other, dropped = load_stored(text, where, schema_version)
     except (ValueError, TypeError) as exc:
-        return None, f"{name}: {exc}"
-    return other, comparison_problem(cfg, other, name)
+        return None, f"{name}: {exc}", []
+    return other, comparison_problem(cfg, other, name), dropped
 
 
 def comparison_problem(cfg: AppConfig, other: AppConfig, other_name: str) -> str | None:

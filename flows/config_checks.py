@@ -328,6 +328,8 @@ def _evaluation_and_output(c: _Checks, cfg: AppConfig) -> None:
         "evaluation.min_improvement", e.min_improvement, -1, 1, 0.0, open_low=True, open_high=True
     )
     c.number("evaluation.max_regression", e.max_regression, 0, math.inf, 0.05)
+    c.integer("evaluation.tolerance_reference_champions", e.tolerance_reference_champions, 1, 5)
+    c.one_of("mode", cfg.mode, ("experiment", "production"))
     c.path("output.result_storage", o.result_storage, f"{cfg.data.output_path}/cache")
     c.inside(
         "output.result_storage",
@@ -338,6 +340,14 @@ def _evaluation_and_output(c: _Checks, cfg: AppConfig) -> None:
     c.integer("output.task_retries", o.task_retries, 0, 3)
     c.number("output.task_retry_delay_seconds", o.task_retry_delay_seconds, 0, math.inf, 2.0)
     c.integer("output.report_top_n", o.report_top_n, 0, 3)
+    c.integer("output.report_link_expiry_seconds", o.report_link_expiry_seconds, 1, 604800)
+    c.need(
+        o.report_link_expiry_seconds <= 604800,
+        "output.report_link_expiry_seconds",
+        o.report_link_expiry_seconds,
+        "must be at most 604800 (7 days: S3's limit for pre-signed links)",
+        604800,
+    )
     chosen = o.report_series
     c.need(
         chosen is None or set(chosen) == set(keys),

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -30,8 +31,9 @@ PREFECT_DEFAULTS = {
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=CONFIG_NAME)
-def main(cfg: DictConfig) -> None:
-    """Run the ``sales-forecast`` flow with this job's overrides.
+def main(cfg: DictConfig) -> dict[str, Any]:
+    """Run the ``sales-forecast`` flow with this job's overrides; returns the flow's result
+    (a sweep's comparison reads each job's run directory from it, :mod:`flows.sweep`).
 
     A bad config value, bad data or a storage failure ends the command with one short
     block on stderr and a non-zero exit code (:mod:`flows.cli_errors`). The local API
@@ -50,7 +52,7 @@ def main(cfg: DictConfig) -> None:
         ensure_api()  # PREFECT_API_URL, or a local API server that cannot outlive this process
         # run() put the environment's layer first; the flow composes it again itself
         task = list(HydraConfig.get().overrides.task)
-        sales_forecast(overrides=task[len(env_overrides()) :])
+        return sales_forecast(overrides=task[len(env_overrides()) :])
 
 
 def run(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -280,7 +280,7 @@ class RunPlan:
     monitoring: MonitoringPlan | None
     report: ReportParams
     alerts: AlertTarget
-    trigger: dict[str, str] | None  # the upload that started the run
+    trigger: dict[str, Any] | None  # the upload (or upload batch) that started the run
     config_sources: dict[str, str]  # non-default key -> the layer that set it (cli, env, yaml)
 
     @property
@@ -313,7 +313,7 @@ def build_plan(
     cfg: AppConfig,
     flow_run_id: str | None,
     started: dt.datetime,
-    trigger: dict[str, str] | None = None,
+    trigger: dict[str, Any] | None = None,
     overrides: list[str] | None = None,
 ) -> RunPlan:
     """The run plan of ``cfg`` (composed as ``node`` with the run's ``overrides``) for the

@@ -17,6 +17,8 @@ import polars as pl
 from prefect import get_run_logger
 
 from flows import config as conf
+from flows import reference
+from flows.config_schema import CONFIG_SCHEMA_VERSION
 from flows.plan import RunPlan
 from flows.steps import Steps
 from tasks import monitor as monitoring
@@ -78,16 +80,22 @@ class Trained:
 def release_run(steps: Steps, plan: RunPlan, t: Trained) -> dict[str, Any]:
     """Decide, stage, publish, commit (retried when another run moved the champion), serve;
     returns the flow's result."""
+    production = plan.config.mode == "production"  # experiments never promote or serve
+    registered: str | None = None
     for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        decision = decide(steps, plan, t, attempt)
+        decision = decide(steps, plan, t, attempt, registered)
+        version = registered = decision.version  # an identical build's, when one was reused
         monitored = monitor(steps, plan, t, decision)
-        staged = stage_serving(steps, plan, decision, t)
+        staged = stage_serving(steps, plan, decision, t) if production else None
         manifest = publish_run(steps, plan, t, decision, monitored, staged)
+        if not production:
+            promotion = release.experiment_promotion(version, decision.expected)
+            break
         promotion = steps.run(
             release.promote_task,
             output_path=plan.output_path,
             model_name=plan.model_name,
-            version=plan.run.run_id,
+            version=version,
             gate=decision.gate,
             expected=decision.expected,
             settings=plan.storage,
@@ -95,18 +103,23 @@ def release_run(steps: Steps, plan: RunPlan, t: Trained) -> dict[str, Any]:
         )
         if not promotion.stale:
             break
-    pointer = steps.run(
-        release.serve_task,
-        output_path=plan.output_path,
-        model_name=plan.model_name,
-        settings=plan.storage,
+    pointer = (
+        steps.run(
+            release.serve_task,
+            output_path=plan.output_path,
+            model_name=plan.model_name,
+            settings=plan.storage,
+        )
+        if production
+        else None
     )
     served_by: str | None = "nothing"  # unless latest serves the copy this run staged
     if staged is not None and pointer is not None and pointer["dated_uri"] == staged["dated_uri"]:
         served_by = staged["model_version"]
     get_run_logger().info(
-        "run %s done: %s; gate %s; champion %s; serving %s; steps %s",
+        "run %s done (mode=%s): %s; gate %s; champion %s; serving %s; steps %s",
         plan.run.run_id,
+        plan.config.mode,
         manifest["run_dir"],
         "passed" if decision.gate["passed"] else "failed",
         promotion.champion or "none",
@@ -117,7 +130,8 @@ def release_run(steps: Steps, plan: RunPlan, t: Trained) -> dict[str, Any]:
         "run_id": plan.run.run_id,
         "run_dir": manifest["run_dir"],
         "gate": decision.gate,
-        "model_version": plan.run.run_id,
+        "model_version": version,
+        "mode": plan.config.mode,
         "promoted": promotion.promoted,
         "served_by": served_by,
         "serving": pointer,
@@ -135,11 +149,16 @@ def publish_run(
 ) -> dict[str, Any]:
     """Render the report and write the run directory (manifest last); returns the manifest.
 
-    Written before the champion pointer moves, so it records the decision (``promote`` or
-    ``reject``), not its outcome: ``champion.json`` is the source of truth.
+    Written before the champion pointer moves, so it records the decision (``promote``,
+    ``reject``, or ``experiment``: not for promotion), not its outcome: ``champion.json``
+    is the source of truth.
     """
-    out, model_name, version = plan.output_path, plan.model_name, plan.run.run_id
-    promoting = bool(decision.gate["passed"])
+    out, model_name, version = plan.output_path, plan.model_name, decision.version
+    production = plan.config.mode == "production"
+    promoting = bool(decision.gate["passed"]) and production
+    last_served = steps.run(  # before this run serves: for the report's change column
+        release.last_served_task, out, model_name, plan.storage
+    )
     pointer_file = storage.join(registry.registry_path(out, model_name), registry.CHAMPION_FILE)
     manifest = t.manifest(
         plan,
@@ -147,8 +166,10 @@ def publish_run(
         {
             "model_name": model_name,
             "model_version": version,
+            "model_version_reused": version != plan.run.run_id,
+            "mode": plan.config.mode,
             "promotion": {
-                "decision": "promote" if promoting else "reject",
+                "decision": "promote" if promoting else ("reject" if production else "experiment"),
                 "compared_with": decision.expected,
                 "champion_pointer": storage.uri(pointer_file),
             },
@@ -172,11 +193,16 @@ def publish_run(
         top_n=plan.report.top_n,
         model_version=version,
         serving=release.serving_label(
-            version, promoting, (staged["model_version"] or "nothing") if staged else "nothing"
+            version,
+            promoting,
+            (staged["model_version"] or "nothing") if staged else "nothing",
+            plan.config.mode,
         ),
         quality=t.quality,
         drift=monitored.get("drift.json"),
         realised=monitored.get("realised.json"),
+        segment_by=plan.config.evaluation.segment_by,
+        last_served=last_served,
     )
     artifacts = publish.RunArtifacts(
         config_yaml=plan.config_yaml,
@@ -200,6 +226,8 @@ def publish_run(
         artifacts=artifacts,
         storage_settings=plan.storage,
         report_inputs=report_inputs,
+        announce=plan.alerts,
+        link_expiry_seconds=plan.config.output.report_link_expiry_seconds,
     )
     return written
 
@@ -213,6 +241,7 @@ class Decision:
     champion: release.ChampionModel | None
     champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
     damaged: release.DamagedChampion | None = None  # a champion nobody can load
+    version: str = ""  # this run's registry version (an identical build's, when reused)
 
     @property
     def expected(self) -> str | None:
@@ -227,19 +256,26 @@ class Decision:
         return self.damaged is not None and self.damaged.version is None
 
 
-def decide(steps: Steps, plan: RunPlan, t: Trained, attempt: int) -> Decision:
-    """Gate against the best baseline and the champion re-scored on the same windows; the first
-    attempt registers the version (the champion pointer moves later, in ``promote``)."""
+def decide(
+    steps: Steps, plan: RunPlan, t: Trained, attempt: int, registered: str | None = None
+) -> Decision:
+    """Gate against the run's best baseline and the champions re-scored on the same windows;
+    the first attempt registers the version, or reuses the identical build's (``registered``:
+    the version an earlier attempt registered); the champion pointer moves in ``promote``."""
+    version = registered or plan.run.run_id
     out, model_name, store = plan.output_path, plan.model_name, plan.storage
     found = steps.run(release.champion_task, output_path=out, model_name=model_name, settings=store)
     # A damaged champion is judged as none; a passing model replaces it.
     damaged = found if isinstance(found, release.DamagedChampion) else None
     champ = None if isinstance(found, release.DamagedChampion) else found
-    champ_cfg, problem, champ_metrics = None, None, None
+    champ_cfg, problem, champ_metrics, best = None, None, None, None
     if champ is not None:
         name = f"champion {champ.version}"
-        champ_cfg, problem = conf.load_comparable(plan.config, champ.config_yaml, champ.uri, name)
-    if champ_cfg is not None and problem is None:
+        champ_cfg, problem, dropped = conf.load_comparable(
+            plan.config, champ.config_yaml, champ.uri, name, champ.config_schema_version
+        )
+        release.report_set_aside(champ.version, dropped)
+    if champ is not None and champ_cfg is not None and problem is None:
         theirs = plan.for_champion(champ_cfg)
         champ_metrics = steps.run(
             evaluate_champion_task,
@@ -248,6 +284,9 @@ def decide(steps: Steps, plan: RunPlan, t: Trained, attempt: int) -> Decision:
             params=plan.chain.backtest,
             train=theirs.train,
         ).metrics
+        best = reference.best_recent_champion(
+            steps, plan.config, t.panel.panel, champ, champ_cfg, champ_metrics
+        )
     gate = steps.run(
         release.gate_task,
         metrics=t.backtest.metrics,
@@ -257,22 +296,27 @@ def decide(steps: Steps, plan: RunPlan, t: Trained, attempt: int) -> Decision:
         champion_metrics=champ_metrics,
         champion_problem=problem,
         champion_unusable=damaged.problem if damaged else None,
+        reference=best,
     )
     metrics = {**t.backtest.metrics, "gate": gate}
-    if attempt == 0:
-        steps.run(
+    if registered is None:  # first attempt: register, or reuse the identical build's version
+        digests = registry.Digests(
+            publish.code_digest(), conf.config_digest(plan.config_yaml), CONFIG_SCHEMA_VERSION
+        )
+        version = steps.run(
             release.register_task,
             output_path=out,
             model_name=model_name,
-            version=plan.run.run_id,
+            version=version,
             model=t.model,
             metrics=metrics,
             config_yaml=plan.config_yaml,
             manifest=t.manifest(plan, steps),
             settings=store,
-        )
+            digests=digests,
+        ).version
     comparable = champ_cfg if problem is None else None
-    return Decision(gate, metrics, champ, comparable, damaged)
+    return Decision(gate, metrics, champ, comparable, damaged, version)
 
 
 def stage_serving(
@@ -282,7 +326,7 @@ def stage_serving(
     gate passed, else the champion's for this run's data; ``None`` when neither applies."""
     champ, champ_cfg = decision.champion, decision.champion_cfg
     if decision.gate["passed"]:
-        served_by, served = plan.run.run_id, t.forecasts
+        served_by, served = decision.version, t.forecasts
     elif champ is not None and champ_cfg is not None:
         served_by = champ.version
         served = steps.run(
@@ -331,7 +375,7 @@ def monitor(steps: Steps, plan: RunPlan, t: Trained, decision: Decision) -> dict
         model_version=plan.run.run_id,
         window=drift.window,
     )
-    folder = registry.version_path(out, model_name, plan.run.run_id)
+    folder = registry.version_path(out, model_name, decision.version)
     steps.run(monitoring.save_profile_task, profile=profile, folder=folder, settings=store)
     champ = decision.champion  # its profile is the reference, if it is comparable at all
     reference = None

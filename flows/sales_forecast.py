@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from flows import config as conf
 from flows import plan as mapping
 from flows import promotion
-from flows.events import trigger
+from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
 from tasks import release
@@ -38,21 +38,25 @@ from tasks.stages import (
 
 @flow(name="sales-forecast", log_prints=False)
 def sales_forecast(
-    overrides: list[str] | None = None, s3_object: dict[str, str] | None = None
+    overrides: list[str] | None = None,
+    s3_object: dict[str, str] | None = None,
+    s3_batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline on ``conf/`` composed with Hydra ``overrides`` (``data.frequency=1w``).
 
-    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``, from an upload event) makes
-    the run read the landing prefix that holds that object; it is checked against the
-    landing allow-list before anything else, and reaches the config only as data.
+    ``s3_object`` (``{"bucket": ..., "key": ..., "etag": ...}``) or ``s3_batch`` (the
+    objects of an upload batch under one landing prefix, from the bridge's batch event)
+    makes the run read the landing prefix that holds them; they are checked against the
+    landing allow-list before anything else, and reach the config only as data.
     """
-    node, cfg, upload, overrides = compose(overrides, s3_object)
+    node, cfg, upload, overrides = compose(overrides, s3_object, s3_batch)
     started = dt.datetime.now(dt.UTC)
     plan = mapping.build_plan(node, cfg, flow_run.get_id(), started, upload, overrides)
     run, chain, store, spec = plan.run, plan.chain, plan.storage, plan.chain.features
     get_run_logger().info(
-        "run %s: data=%s input=%s model=%s overrides=%s",
-        *(run.run_id, cfg.data.name, chain.source.input_path, plan.model_name, overrides),
+        "run %s: mode=%s data=%s input=%s model=%s overrides=%s",
+        *(run.run_id, cfg.mode, cfg.data.name, chain.source.input_path, plan.model_name),
+        overrides,
     )
     cache = plan.cache
     steps = Steps(cache.result_storage, cache.refresh, store, cache.key_block, retries=plan.retries)
@@ -118,20 +122,21 @@ def sales_forecast(
 
 
 def compose(
-    overrides: list[str] | None, s3_object: dict[str, str] | None
-) -> tuple[DictConfig, conf.AppConfig, dict[str, str] | None, list[str]]:
-    """The composed config (node and typed), the checked upload if an event sent one, and
-    the overrides it was composed with (an upload adds its own)."""
-    upload = None
-    if s3_object is not None:
-        upload = trigger.checked_upload(s3_object, trigger.landing_from_env())
-        overrides = trigger.upload_overrides(upload, overrides or [])
+    overrides: list[str] | None,
+    s3_object: dict[str, str] | None,
+    s3_batch: dict[str, Any] | None = None,
+) -> tuple[DictConfig, conf.AppConfig, dict[str, Any] | None, list[str]]:
+    """The composed config (node and typed), what triggered the run (the checked upload or
+    upload batch, None for a plain run), and the overrides it was composed with (an upload
+    adds its own)."""
+    upload, overrides, triggered_by = batch_trigger.from_parameters(
+        s3_object, s3_batch, overrides or []
+    )
     node = conf.compose_config(overrides)
     cfg = conf.to_app_config(node)
-    if upload is None:
-        return node, cfg, None, overrides or []
-    trigger.check_composed(upload, overrides or [], cfg.data.input_path)
-    return node, cfg, upload.as_dict(), overrides or []
+    if upload is not None:
+        trigger.check_composed(upload, overrides, cfg.data.input_path)
+    return node, cfg, triggered_by, overrides
 
 
 def prepare_data(steps: Steps, prep: mapping.Preparation | None) -> None:

@@ -8,13 +8,16 @@ Events (``{prefix}`` is ``monitoring.alerts.event_prefix``, ``sales-forecast`` b
 ``{prefix}.drift.alert``           PSI above ``monitoring.drift.alert``
 ``{prefix}.drift.warning``         PSI above ``monitoring.drift.warn``
 ``{prefix}.accuracy.degraded``     realised WAPE worse than the backtest by more than the margin
+``{prefix}.report.ready``          the run's report is written (payload: ``url``, a link to it)
 =================================  ==============================================================
 
 Resource: ``{prefix}.dataset.{data.name}`` (``prefect.resource.name`` = the data set); related:
 the pipeline run (role ``pipeline-run``), the model (role ``model``) and the flow run (role
 ``flow-run``; also attached by Prefect inside a flow run). Every payload carries ``run_id``
 and ``dataset``; then the check records, PSI summary or accuracy figures. Payloads never hold
-rows of data, file contents, URLs with credentials or config values beyond thresholds.
+rows of data, file contents, URLs with credentials or config values beyond thresholds; the
+report link is a ``file://`` URI or, on S3, a pre-signed URL that expires
+(``output.report_link_expiry_seconds``) and carries a signature, never a secret key.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ EVENTS = {
     "drift_alert": "drift.alert",
     "drift_warning": "drift.warning",
     "accuracy_degraded": "accuracy.degraded",
+    "report_ready": "report.ready",
 }
 MAX_LISTED = 20
 
@@ -173,3 +177,26 @@ def emit_alerts(
         )
         emitted.append(name)
     return emitted
+
+
+def emit_report_ready(
+    *,
+    dataset: str,
+    run_id: str,
+    url: str,
+    summary: dict[str, Any],
+    prefix: str = DEFAULT_PREFIX,
+    flow_run_id: str | None = None,
+    model: tuple[str, str | None] | None = None,
+) -> str:
+    """Emit ``{prefix}.report.ready`` with the report's ``url`` and the run's headline
+    ``summary`` (mode, gate, serving); returns the event name (one per run id)."""
+    name = event_name("report_ready", prefix)
+    emit_event(
+        event=name,
+        resource=dataset_resource(dataset, prefix),
+        related=related_resources(run_id, prefix, flow_run_id, model),
+        payload={"run_id": run_id, "dataset": dataset, "url": url, **summary},
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"{prefix}/{run_id}/{name}"),
+    )
+    return name

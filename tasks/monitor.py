@@ -61,6 +61,20 @@ class AlertTarget:
             accuracy=accuracy,
         )
 
+    def report_ready(self, url: str, summary: dict[str, Any]) -> str | None:
+        """Announce the written report (``{prefix}.report.ready``); None when alerts are off."""
+        if not self.enabled:
+            return None
+        return alerts.emit_report_ready(
+            dataset=self.dataset,
+            run_id=self.run_id,
+            url=url,
+            summary=summary,
+            prefix=self.prefix,
+            flow_run_id=self.flow_run_id,
+            model=(self.model_name, self.model_version),
+        )
+
 
 @task(name="quality", cache_policy=NO_CACHE, **IO_RETRY)
 def quality_task(

@@ -7,6 +7,7 @@ artifact with its size and SHA-256, so a run directory without a manifest is inc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -108,6 +109,44 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+CODE_FOLDERS = ("flows", "tasks", "conf")
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 over the pipeline's code and config files (``flows/``, ``tasks/``, ``conf/``:
+    each ``.py``/``.yaml`` by path and content) and :func:`package_versions`.
+
+    Unlike the git commit it changes with uncommitted edits, so a registry never mistakes
+    a dirty tree's model for the committed one's.
+    """
+    digest = hashlib.sha256()
+    for folder in CODE_FOLDERS:
+        for path in sorted((REPO_DIR / folder).rglob("*")):
+            if path.suffix in (".py", ".yaml") and path.is_file():
+                digest.update(path.relative_to(REPO_DIR).as_posix().encode() + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(package_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def git_dirty() -> bool | None:
+    """Whether the working tree has uncommitted changes (``git status --porcelain``), or
+    None when that cannot be told (no git, not a checkout: e.g. an image's ``/app``)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -139,6 +178,8 @@ def run_identity(run: RunInfo) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "run_dir": storage.uri(run.run_dir),
         "git_commit": git_commit(),
+        "git": {"commit": git_commit(), "dirty": git_dirty()},
+        "code_digest": code_digest(),
         "package_versions": package_versions(),
         "schema_versions": SCHEMA_VERSIONS,
     }

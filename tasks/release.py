@@ -14,10 +14,14 @@ from typing import Any
 import lightgbm as lgb
 import polars as pl
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
-from tasks import publish, registry, storage
+from tasks import monitor, publish, registry, storage
 from tasks.model import ensemble as ensembling
 from tasks.model.ensemble import Ensemble
 from tasks.model.gate import ChampionMetrics, ChampionScore, GateDecision, UnusableChampion
@@ -41,6 +45,7 @@ class ChampionModel:
     config_yaml: str
     model: Ensemble
     uri: str
+    config_schema_version: int | None = None  # None: registered before schemas had versions
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,51 @@ def load_champion(
     except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
         where, what = storage.join(folder, "model.txt"), "registry model"
         raise state.CorruptStateError(where, f"LightGBM cannot use it: {exc}", fix, what) from exc
-    return ChampionModel(version, config_yaml, model, storage.uri(folder))
+    schema = registry.get_version(
+        output_path, model_name, version, settings=settings
+    ).config_schema_version
+    return ChampionModel(version, config_yaml, model, storage.uri(folder), schema)
+
+
+@dataclass(frozen=True)
+class FormerChampion:
+    """A version that served before the current champion, with the config it was trained with."""
+
+    version: str
+    config_yaml: str
+    uri: str
+    config_schema_version: int | None
+
+
+@task(name="read-former-champions", **UNCACHED, **IO_RETRY)
+def former_champions_task(
+    output_path: str,
+    model_name: str,
+    count: int,
+    current: str | None,
+    settings: storage.StorageSettings | None = None,
+) -> list[FormerChampion]:
+    """The versions that served before ``current``, newest first, so that ``count``
+    champions are considered in all; one whose files are damaged is left out (logged)."""
+    logger = get_run_logger()
+    found = []
+    for version in registry.recent_champions(output_path, model_name, count, settings=settings):
+        if version == current:
+            continue
+        try:
+            data = registry.read_version_file(
+                output_path, model_name, version, "config.yaml", settings=settings
+            )
+            schema = registry.get_version(
+                output_path, model_name, version, settings=settings
+            ).config_schema_version
+        except (state.CorruptStateError, registry.UnknownVersionError) as exc:
+            logger.warning("former champion %s left out of the reference: %s", version, exc)
+            continue
+        uri = storage.uri(registry.version_path(output_path, model_name, version))
+        text = data.decode("utf-8", errors="replace")
+        found.append(FormerChampion(version, text, uri, schema))
+    return found
 
 
 @task(name="gate", **UNCACHED)
@@ -143,24 +192,28 @@ def gate_task(
     champion_metrics: dict[str, Any] | None,
     champion_problem: str | None = None,
     champion_unusable: str | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> GateDecision:
     """The promotion decision against seasonal naive and the re-scored champion.
 
     ``champion_problem`` (the champion is not comparable) fails the gate.
     ``champion_unusable`` (the champion's files are damaged) does not: the model is judged
     against the baselines alone, so a healthy model can replace a champion nobody can load.
+    ``reference`` (``{"version", "metrics", "considered"}``) is the best of the recent
+    champions re-scored on the same windows, when it is better than the current one.
     """
     champion = (
         ChampionMetrics(version=champion_version, metrics=champion_metrics)
         if champion_version is not None and champion_metrics is not None
         else None
     )
-    decision = gate_decision(metrics, min_improvement, champion, max_regression)
-    if champion_problem is not None:
+    decision = gate_decision(metrics, min_improvement, champion, max_regression, reference)
+    if champion_problem is not None:  # there is a champion: not "no champion yet"
+        kept = [r for r in decision["reasons"] if not r.startswith("no champion yet")]
         decision = {
             **decision,
             "passed": False,
-            "reasons": [*decision["reasons"], champion_problem],
+            "reasons": [*kept, champion_problem],
             "champion": ChampionScore(version=champion_version, wape=None),
         }
     if champion_unusable is not None:  # not compared: no "champion" entry
@@ -184,8 +237,23 @@ def register_task(
     config_yaml: str,
     manifest: dict[str, Any],
     settings: storage.StorageSettings | None = None,
+    digests: registry.Digests | None = None,
 ) -> registry.ModelVersion:
-    """Register this run's model as ``version`` (idempotent for the same content)."""
+    """Register this run's model as ``version`` (idempotent for the same content), or reuse
+    the version built from the same code, config and data (``digests``) if there is one."""
+    data_digest = (manifest.get("input") or {}).get("digest")
+    if digests is not None:
+        same = registry.find_same_build(
+            output_path, model_name, digests, data_digest, settings=settings
+        )
+        if same is not None:
+            get_run_logger().info(
+                "register: reused version %s of %s (same code, config and data digests as "
+                "this run); no duplicate registered",
+                same.version,
+                model_name,
+            )
+            return same
     registered = registry.register(
         output_path,
         model_name,
@@ -194,9 +262,10 @@ def register_task(
         metrics=metrics,
         config_yaml=config_yaml,
         manifest=manifest,
-        data_digest=(manifest.get("input") or {}).get("digest"),
+        data_digest=data_digest,
         git_commit=manifest.get("git_commit"),
         settings=settings,
+        digests=digests,
     )
     get_run_logger().info("register: %s version %s at %s", model_name, version, registered.uri)
     return registered
@@ -236,6 +305,7 @@ def promote_task(
         expected=expected,
         replace_damaged=replace_damaged,
         settings=settings,
+        gate_passed=True,  # this run's gate; a reused version recorded an earlier one
     )
     if result.replaced is not None:
         logger.warning("promote: replaced a damaged champion.json (%s)", result.replaced)
@@ -250,6 +320,28 @@ def promote_task(
         logger.info("promote: %s is now the champion of %s", version, model_name)
     event = "promoted" if result.promoted else ("stale" if stale else "already champion")
     return Promotion(version, result.promoted or not stale, result.current, stale, event)
+
+
+def report_set_aside(version: str, dropped: list[str]) -> None:
+    """One warning for the keys of a stored config this code does not know (never fatal)."""
+    if dropped:
+        get_run_logger().warning(
+            "champion %s: its config has keys this code does not know, set aside (add a "
+            "migration in flows/config_schema.py to keep their meaning): %s",
+            version,
+            ", ".join(dropped),
+        )
+
+
+def experiment_promotion(version: str, champion: str | None) -> Promotion:
+    """The decision of an experiment run: registered, not promoted, serving untouched."""
+    get_run_logger().info(
+        "mode=experiment: %s registered, not promoted; champion stays %s, serving untouched "
+        "(pass mode=production to promote and serve)",
+        version,
+        champion or "none",
+    )
+    return Promotion(version, False, champion, False, "experiment")
 
 
 @task(name="stage-serving", **UNCACHED, **IO_RETRY)
@@ -343,8 +435,10 @@ def marked(forecasts: pl.DataFrame, model_version: str, role: str) -> pl.DataFra
     return serving.serving_frame(forecasts, model_version, role)
 
 
-def serving_label(version: str, promoted: bool, served_by: str) -> str:
+def serving_label(version: str, promoted: bool, served_by: str, mode: str = "production") -> str:
     """Whose forecasts the serving location holds after this run, in words."""
+    if mode != "production":
+        return "unchanged (mode=experiment: this run neither promotes nor serves)"
     if promoted:
         return f"this run's model {version} (champion)"
     if served_by == "nothing":
@@ -392,8 +486,46 @@ def report_task(
     return html
 
 
-def publish_ui_artifacts(inputs: report.ReportInputs, report_uri: str) -> None:
-    """Headline numbers and per-segment metrics as keyed Prefect artifacts (history in the UI)."""
+REPORT_KEY = "sales-forecast-report"
+
+
+@task(name="last-served", **UNCACHED, **IO_RETRY)
+def last_served_task(
+    output_path: str, model_name: str, settings: storage.StorageSettings | None = None
+) -> pl.DataFrame | None:
+    """The forecasts served before this run (``latest.parquet``), or None: nothing served
+    yet, or the serving output is unreadable (a warning; the report goes without it)."""
+    try:
+        if serving.read_pointer(output_path, model_name, settings=settings) is None:
+            return None
+        path = storage.join(serving.serving_root(output_path, model_name), serving.LATEST_FRAME)
+        return storage.read_parquet(path, settings=settings)
+    except (state.CorruptStateError, OSError, pl.exceptions.PolarsError) as exc:
+        get_run_logger().warning("last served forecast not read, no change column: %s", exc)
+        return None
+
+
+def report_link(
+    report_uri: str, settings: storage.StorageSettings | None, expires_seconds: int
+) -> str:
+    """Where a reader opens the report: a pre-signed HTTPS URL on S3, else its URI."""
+    if storage.is_s3(report_uri):
+        return storage.presigned_url(report_uri, expires_seconds, settings)
+    return report_uri
+
+
+def publish_ui_artifacts(
+    inputs: report.ReportInputs, report_uri: str, link: str | None = None
+) -> None:
+    """Headline numbers, per-segment metrics and the report's link as keyed Prefect
+    artifacts (history in the UI)."""
+    if link is not None:
+        create_link_artifact(
+            key=REPORT_KEY,
+            link=link,
+            link_text=f"Sales forecast report {inputs.run_id}",
+            description=f"Report of run {inputs.run_id} (serving {inputs.serving})",
+        )
     create_markdown_artifact(
         key=SUMMARY_KEY,
         markdown=report.markdown_summary(inputs, report_uri),
@@ -412,13 +544,27 @@ def publish_task(
     artifacts: publish.RunArtifacts,
     storage_settings: storage.StorageSettings | None = None,
     report_inputs: report.ReportInputs | None = None,
+    announce: monitor.AlertTarget | None = None,
+    *,
+    link_expiry_seconds: int,
 ) -> dict[str, Any]:
-    """Write the run directory (the manifest last), then the Prefect UI artifacts."""
+    """Write the run directory (the manifest last), then the Prefect UI artifacts (a link
+    to the report among them) and, with ``announce``, the ``report.ready`` event."""
     manifest = publish.write_run(run, artifacts, storage_settings)
     get_run_logger().info(
         "publish: wrote %d artifacts to %s", len(manifest["artifacts"]) + 1, run.run_dir
     )
+    report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
+    link = report_link(report_uri, storage_settings, link_expiry_seconds) if report_uri else None
     if report_inputs is not None:
-        report_uri = manifest["artifacts"].get("report.html", {}).get("uri")
-        publish_ui_artifacts(report_inputs, report_uri)
+        publish_ui_artifacts(report_inputs, report_uri, link)
+    if announce is not None and link is not None:
+        gate = artifacts.metrics.get("gate") or {}
+        summary = {
+            "mode": manifest.get("mode"),
+            "gate_passed": gate.get("passed"),
+            "model_version": manifest.get("model_version"),
+            "serving": report_inputs.serving if report_inputs is not None else None,
+        }
+        announce.report_ready(link, summary)
     return manifest

@@ -1,14 +1,21 @@
-"""S3 → Prefect event bridge: long-poll SQS, emit one Prefect event per new sales file.
+"""S3 → Prefect event bridge: long-poll SQS, emit one Prefect event per batch of new sales files.
 
 ``python -m flows.bridge`` runs the service (Kubernetes: ``deploy/s3-bridge.yaml``, same
 image as the flow runs); ``python -m flows.bridge --healthcheck`` is its liveness probe.
 Settings come from the environment (see :class:`flows.events.notifications.BridgeSettings`).
 
-Delivery: a message is deleted only after the Prefect API accepted its events (HTTP 2xx on
-``POST /events``); if that fails, the message stays in the queue and comes back after its
-visibility timeout, and the bridge waits for the API before it receives again. A message
-that is not an S3 notification, or whose bucket, key, ETag or other value breaks the rules
-of :mod:`flows.events.landing`, emits nothing: it is logged (values escaped and cut short) and
+Batching (:mod:`flows.events.batching`): new files are held per landing prefix until the
+prefix has been quiet for ``SALES_BRIDGE_DEBOUNCE_SECONDS`` (and, with
+``SALES_BRIDGE_COMPLETION_MARKER``, until its marker has arrived); then one
+``sales-forecast.upload.batch`` event (which starts one run) is posted together with the
+``aws.s3.object.created`` event of each file. While a batch is open its messages stay in
+flight: their visibility is extended, and on shutdown they are handed back to the queue.
+
+Delivery: a message is deleted only after the Prefect API accepted its batch's events (HTTP
+2xx on ``POST /events``); if that fails, the batch stays open and is posted again, and the
+bridge waits for the API before it receives again. A message that is not an S3
+notification, or whose bucket, key, ETag or other value breaks the rules of
+:mod:`flows.events.landing`, emits nothing: it is logged (values escaped and cut short) and
 parked: moved to the parking queue when one is configured, otherwise left for the queue's
 redrive policy (dead-letter queue).
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -30,11 +38,13 @@ from typing import Any
 import boto3
 import httpx
 
+from flows.events.batching import Batch, Batcher, BatchPolicy, Held
 from flows.events.landing import shown
 from flows.events.notifications import (
     BadMessageError,
     BridgeSettings,
     RejectedEventsError,
+    S3Object,
     ignore_reason,
     parse_body,
     prefect_event,
@@ -46,10 +56,11 @@ Emit = Callable[[list[dict[str, Any]]], None]
 MIN_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 BODY_PREVIEW_CHARS = 80  # of a bad message's body in the log; the parked copy is whole
+SQS_BATCH = 10  # entries per ChangeMessageVisibilityBatch call
 
 
 class Bridge:
-    """Moves S3 notifications from an SQS queue to the Prefect events API."""
+    """Moves S3 notifications from an SQS queue to the Prefect events API, in batches."""
 
     def __init__(
         self,
@@ -57,29 +68,40 @@ class Bridge:
         sqs: Any,
         emit: Emit,
         api_ready: Callable[[], bool] = lambda: True,
+        policy: BatchPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.sqs = sqs
         self.emit = emit
         self.api_ready = api_ready
-        self.counts = {"emitted": 0, "ignored": 0, "test": 0, "parked": 0, "failed": 0}
+        self.batcher = Batcher(policy or BatchPolicy(), settings.visibility_timeout)
+        self.clock = clock
+        self.counts = {"held": 0, "batches": 0, "ignored": 0, "test": 0, "parked": 0, "failed": 0}
 
     def poll(self) -> int:
-        """Receive one batch (long poll) and handle each message; returns how many came."""
+        """Receive one batch of messages (long poll), hold or handle each, then post the
+        upload batches that are due; returns how many messages came."""
+        self.extend()
+        wait = self.settings.wait_seconds
+        due_in = self.batcher.seconds_to_next(self.clock())
+        if due_in is not None:  # do not sleep through a batch's closing time
+            wait = min(wait, math.ceil(due_in))
         response = self.sqs.receive_message(
             QueueUrl=self.settings.queue_url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=self.settings.wait_seconds,
+            WaitTimeSeconds=wait,
             VisibilityTimeout=self.settings.visibility_timeout,
             AttributeNames=["ApproximateReceiveCount"],
         )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         for message in messages:
             self.counts[self.handle(message)] += 1
+        self.flush()
         return len(messages)
 
     def handle(self, message: dict[str, Any]) -> str:
-        """Emit the events of one message, then delete it; raises when the emit fails."""
+        """Hold a message for the batches of its new files (and markers), or finish it."""
         message_id = str(message.get("MessageId", "?"))
         try:
             note = parse_body(message.get("Body", ""))
@@ -92,25 +114,101 @@ class Bridge:
             return "test"
         for skipped in note.skipped:
             logger.info("message %s: %s, skipped", message_id, skipped)
-        events: list[dict[str, Any]] = []
+        objects: list[S3Object] = []
+        markers: list[S3Object] = []
         for obj in note.objects:
+            if self.batcher.is_marker(obj) and self.in_landing(obj):
+                markers.append(obj)
+                continue
             why = ignore_reason(obj, self.settings)
             if why is None:
-                events.append(prefect_event(obj))
+                objects.append(obj)
             else:
                 logger.info("ignored %s: %s", obj.url, why)
-        if events:
-            try:
-                self.emit(events)  # other errors propagate: the message stays for a retry
-            except RejectedEventsError as exc:
-                self.park(message, str(exc))
-                return "parked"
-            for event in events:
+        if not objects and not markers:
+            self.delete(message)
+            return "ignored"
+        self.batcher.add(message, objects, markers, self.clock())
+        for obj in objects:
+            logger.info("held %s for its batch", obj.url)
+        for obj in markers:
+            logger.info("marker %s closes its batch", obj.url)
+        return "held"
+
+    def in_landing(self, obj: S3Object) -> bool:
+        """True for an object in a landing bucket under the landing prefix."""
+        landing = self.settings.landing
+        return obj.bucket in landing.buckets and obj.key.startswith(landing.prefix)
+
+    def flush(self) -> None:
+        """Post every batch that is due, then delete its messages; raises when a post fails
+        (the batch stays open and is posted again)."""
+        for batch in self.batcher.due(self.clock()):
+            if not batch.objects:
                 logger.info(
-                    "emitted %s for %s", event["id"], event["resource"]["prefect.resource.id"]
+                    "batch s3://%s/%s: closed by its marker with no new files; nothing to run",
+                    batch.bucket,
+                    batch.prefix,
                 )
-        self.delete(message)
-        return "emitted" if events else "ignored"
+            elif not self.post(batch):
+                continue
+            for message in self.batcher.done(batch):
+                self.delete(message)
+
+    def post(self, batch: Batch) -> bool:
+        """Emit the batch's events; False when the API rejected them (messages parked)."""
+        events = [prefect_event(obj) for obj in batch.objects]
+        try:
+            self.emit([*events, batch.event()])  # other errors propagate: retried
+        except RejectedEventsError as exc:
+            for message in self.batcher.done(batch):
+                self.park(message, str(exc))
+                self.counts["parked"] += 1
+            return False
+        self.counts["batches"] += 1
+        log = logger.warning if batch.closed_by.startswith("max-") else logger.info
+        log(
+            "emitted batch %s for s3://%s/%s: %d file(s) from %d notification(s), closed by %s",
+            batch.batch_id,
+            batch.bucket,
+            batch.prefix,
+            len(batch.objects),
+            batch.notifications,
+            batch.closed_by,
+        )
+        return True
+
+    def extend(self) -> None:
+        """Keep the messages of open batches in flight (their visibility timeout renewed)."""
+        self.change_visibility(
+            self.batcher.to_extend(self.clock()), self.settings.visibility_timeout
+        )
+
+    def release(self) -> None:
+        """Hand the messages of open batches back to the queue now (on shutdown)."""
+        held = list(self.batcher.held.values())
+        if held:
+            logger.info("handing %d held message(s) back to the queue", len(held))
+            self.change_visibility(held, 0)
+
+    def change_visibility(self, held: list[Held], seconds: int) -> None:
+        """Set the visibility timeout of ``held`` messages; failures are logged (a message
+        whose receipt expired comes back and rejoins its batch)."""
+        for start in range(0, len(held), SQS_BATCH):
+            chunk = held[start : start + SQS_BATCH]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h.receipt, "VisibilityTimeout": seconds}
+                for i, h in enumerate(chunk)
+            ]
+            response = self.sqs.change_message_visibility_batch(
+                QueueUrl=self.settings.queue_url, Entries=entries
+            )
+            for failed in response.get("Failed", []):
+                logger.warning(
+                    "cannot change the visibility of message %s: %s",
+                    chunk[int(failed["Id"])].message.get("MessageId", "?"),
+                    failed.get("Message", failed.get("Code", "?")),
+                )
 
     def delete(self, message: dict[str, Any]) -> None:
         """Delete a handled message from the queue."""
@@ -151,6 +249,8 @@ class Bridge:
         while not stop.is_set() and (max_polls is None or polls < max_polls):
             polls += 1
             try:
+                if backoff:  # open batches stay in flight while the API is away
+                    self.extend()
                 if backoff and not self.api_ready():
                     raise ConnectionError("Prefect API is not reachable")
                 self.poll()
@@ -163,6 +263,10 @@ class Bridge:
                 )
                 stop.wait(backoff)
             beat(self.settings.heartbeat_file)
+        try:
+            self.release()
+        except Exception as exc:  # the messages come back after their timeout anyway
+            logger.warning("cannot hand held messages back: %s: %s", type(exc).__name__, exc)
 
 
 def beat(path: str) -> None:
@@ -223,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = BridgeSettings.from_env(os.environ)
     if args.healthcheck:
         return 0 if healthy(settings) else 1
+    policy = BatchPolicy.from_env(os.environ, settings.landing.suffixes)
     logging.basicConfig(
         level=os.environ.get("SALES_BRIDGE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -237,13 +342,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     emit, ready = prefect_emitter()
-    bridge = Bridge(settings, sqs_client(settings), emit, ready)
+    bridge = Bridge(settings, sqs_client(settings), emit, ready, policy)
     logger.info(
-        "bridge: queue %s, landing bucket(s) %s, prefix %s, suffixes %s",
+        "bridge: queue %s, landing bucket(s) %s, prefix %s, suffixes %s; batches close after "
+        "%gs quiet%s, at %gs or %d files at the latest",
         settings.queue_url,
         ",".join(settings.landing.buckets),
         settings.landing.prefix,
         ",".join(settings.landing.suffixes),
+        policy.debounce_seconds,
+        f" and their marker {policy.marker!r}" if policy.marker else "",
+        policy.max_seconds,
+        policy.max_objects,
     )
     bridge.run(stop, args.max_polls)
     logger.info("bridge stopped: %s", bridge.counts)

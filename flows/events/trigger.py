@@ -34,6 +34,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -83,18 +84,25 @@ def landing_from_env(env: Mapping[str, str] | None = None) -> Landing:
         raise UnsafeValueError(f"s3_object given but {exc}") from exc
 
 
-def checked_upload(s3_object: object, landing: Landing) -> Upload:
-    """``s3_object`` checked field by field; :class:`UnsafeValueError` names the bad field."""
-    if not isinstance(s3_object, Mapping):
+def checked_fields(value: object, allowed: tuple[str, ...], where: str) -> Mapping[str, Any]:
+    """``value`` as a mapping with no field but ``allowed``; :class:`UnsafeValueError` names
+    ``where`` otherwise."""
+    if not isinstance(value, Mapping):
         raise UnsafeValueError(
-            f"s3_object must be a mapping with 'bucket' and 'key', got {shown(s3_object)}"
+            f"{where} must be a mapping of {', '.join(allowed)}, got {shown(value)}"
         )
-    unknown = sorted(shown(k) for k in s3_object if k not in FIELDS)
+    unknown = sorted(shown(k) for k in value if k not in allowed)
     if unknown:
         raise UnsafeValueError(
-            f"s3_object has unexpected field(s) {', '.join(unknown)}: the on-upload trigger "
-            f"passes only {', '.join(FIELDS)} (prefect.yaml)"
+            f"{where} has unexpected field(s) {', '.join(unknown)}: the on-upload trigger "
+            f"passes only {', '.join(allowed)} (prefect.yaml)"
         )
+    return value
+
+
+def checked_upload(s3_object: object, landing: Landing) -> Upload:
+    """``s3_object`` checked field by field; :class:`UnsafeValueError` names the bad field."""
+    s3_object = checked_fields(s3_object, FIELDS, "s3_object")
     bucket = check_bucket(s3_object.get("bucket"), "s3_object['bucket']")
     key = check_key(s3_object.get("key"), "s3_object['key']")
     etag = check_etag(s3_object.get("etag"), "s3_object['etag']")

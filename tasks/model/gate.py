@@ -43,6 +43,15 @@ class GateDecision(TypedDict):
     baseline: NotRequired[BaselineScore]  # absent when no baseline has a WAPE
     champion: NotRequired[ChampionScore]  # absent when no champion was compared
     champion_unusable: NotRequired[UnusableChampion]
+    reference: NotRequired[ReferenceScore]  # the best recent champion, when not the current
+
+
+class ReferenceScore(TypedDict):
+    """The best of the recent champions re-scored on this run's windows, and those compared."""
+
+    version: str
+    wape: float
+    considered: list[str]
 
 
 class ChampionMetrics(TypedDict):
@@ -73,6 +82,7 @@ def gate(
     min_improvement: float,
     champion: ChampionMetrics | None,
     max_regression: float,
+    reference: dict[str, Any] | None = None,
 ) -> GateDecision:
     """The promotion decision, with its reasons in words.
 
@@ -85,6 +95,11 @@ def gate(
     champion
         ``{"version": str, "metrics": <metrics of the champion re-scored on this run's
         backtest windows>}``, or ``None`` when no model is serving yet.
+    reference
+        The best of the recent champions re-scored on the same windows, in the same form
+        plus ``"considered"`` (the versions compared). When its WAPE is lower than the
+        current champion's, the regression is measured from it instead, so that small
+        regressions, each within ``max_regression`` of the one before, cannot add up.
     """
     model, best = _wape(metrics, "model"), best_baseline(metrics)
     if model is None or best is None:
@@ -111,12 +126,27 @@ def gate(
     if rescored is None:
         reasons.append(f"champion {champion['version']} could not be re-scored; not compared")
         return decision
-    ceiling = rescored * (1.0 + max_regression)
+    base, base_name = rescored, f"champion {champion['version']}"
+    ref_wape = None if reference is None else _wape(reference["metrics"], "model")
+    if reference is not None and ref_wape is not None and ref_wape < rescored:
+        base, base_name = (
+            ref_wape,
+            (
+                f"the best of the last {len(reference['considered'])} champions, "
+                f"{reference['version']} (current champion {champion['version']}: {rescored:.4f})"
+            ),
+        )
+        decision["reference"] = ReferenceScore(
+            version=str(reference["version"]),
+            wape=ref_wape,
+            considered=[str(v) for v in reference["considered"]],
+        )
+    ceiling = base * (1.0 + max_regression)
     holds = model <= ceiling
     reasons.append(
         f"model WAPE {model:.4f} is {'within' if holds else 'worse than'} the allowed "
-        f"{max_regression:.1%} regression from champion {champion['version']} re-scored on "
-        f"the same windows (WAPE {rescored:.4f}, ceiling {ceiling:.4f})"
+        f"{max_regression:.1%} regression from {base_name} re-scored on "
+        f"the same windows (WAPE {base:.4f}, ceiling {ceiling:.4f})"
     )
     decision["passed"] = beats_naive and holds
     return decision

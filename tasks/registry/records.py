@@ -34,6 +34,9 @@ VERSION_OPTIONAL: state.Schema = {
     "run_id": str,
     "data_digest": (str, NULL),
     "git_commit": (str, NULL),
+    "code_digest": (str, NULL),
+    "config_digest": (str, NULL),
+    "config_schema_version": (int, NULL),
     "metrics": (dict, NULL),
 }
 HEADLINE_OPTIONAL: state.Schema = {
@@ -71,6 +74,9 @@ class ModelVersion:
     gate_passed: bool | None
     files: dict[str, dict[str, Any]]
     uri: str
+    code_digest: str | None = None
+    config_digest: str | None = None
+    config_schema_version: int | None = None  # None: registered before the schema had one
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any], uri: str) -> ModelVersion:
@@ -87,7 +93,15 @@ class ModelVersion:
             gate_passed=headline.get("gate_passed"),
             files=dict(summary.get("files") or {}),
             uri=uri,
+            code_digest=summary.get("code_digest"),
+            config_digest=summary.get("config_digest"),
+            config_schema_version=summary.get("config_schema_version"),
         )
+
+    def same_build(self, code: str | None, config: str | None, data: str | None) -> bool:
+        """True when code, config and data digests are all known and all equal to these."""
+        mine = (self.code_digest, self.config_digest, self.data_digest)
+        return None not in mine and mine == (code, config, data)
 
 
 @dataclass(frozen=True)

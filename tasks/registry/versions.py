@@ -23,6 +23,7 @@ Run ``python -m tasks.registry --help`` for the command line (:mod:`tasks.regist
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import os
@@ -139,6 +140,7 @@ def register(
     git_commit: str | None,
     actor: str | None = None,
     settings: Settings = None,
+    digests: Digests | None = None,
 ) -> ModelVersion:
     """Register a trained model as ``version``; ``version.json`` is written last.
 
@@ -157,6 +159,9 @@ def register(
         The run's manifest as written.
     data_digest, git_commit
         Identity of the input data and of the code.
+    digests
+        Code and config digests and the config's schema version, recorded in
+        ``version.json`` (:func:`find_same_build` looks versions up by them).
     actor
         Recorded in the ``registered`` event; defaults to :func:`default_actor`.
     settings
@@ -173,6 +178,7 @@ def register(
     at = Store(output_path, model_name, settings)
     files = _artifact_bytes(model_text, metrics, config_yaml, manifest)
     summary = _summary(version, manifest, metrics, data_digest, git_commit, files)
+    summary.update(dataclasses.asdict(digests) if digests is not None else {})
     folder = version_path(output_path, model_name, version)
     existing = at.read_summary(version)
     if existing is not None:
@@ -192,6 +198,57 @@ def register(
         gate_passed=summary["metrics"]["gate_passed"],
     )
     return ModelVersion.from_summary(summary, storage.uri(folder))
+
+
+@dataclass(frozen=True)
+class Digests:
+    """What a version was built from, besides its data: code, config and config schema."""
+
+    code_digest: str | None
+    config_digest: str | None
+    config_schema_version: int | None
+
+
+def find_same_build(
+    output_path: str,
+    model_name: str,
+    digests: Digests,
+    data_digest: str | None,
+    *,
+    settings: Settings = None,
+) -> ModelVersion | None:
+    """The newest usable version built from the same code, config and data, or None.
+
+    Same code + same config + same data give the same model bit for bit, so a run that
+    finds one reuses it instead of registering a duplicate. A version missing any of the
+    three digests (registered before they were recorded) never matches, nor does one whose
+    files no longer match their SHA-256 (a new version is registered instead).
+    """
+    code, config = digests.code_digest, digests.config_digest
+    found = list_versions(output_path, model_name, settings=settings)
+    at = Store(output_path, model_name, settings)
+    for version in reversed([v for v in found if v.same_build(code, config, data_digest)]):
+        try:
+            _check_files(at, version)  # a damaged version is never reused
+        except CorruptStateError:
+            continue
+        return version
+    return None
+
+
+def recent_champions(
+    output_path: str, model_name: str, count: int, *, settings: Settings = None
+) -> list[str]:
+    """The last ``count`` distinct versions that served (promoted or rolled back to),
+    newest first; the current champion comes first whatever the history says."""
+    current = champion(output_path, model_name, settings=settings)
+    found = [current.version] if current is not None else []
+    for event in reversed(history(output_path, model_name, settings=settings)):
+        if len(found) >= count:
+            break
+        if event.get("event") in ("promoted", "rolled_back") and event["version"] not in found:
+            found.append(str(event["version"]))
+    return found[:count]
 
 
 def inventory(
@@ -331,6 +388,7 @@ def promote(
     replace_damaged: bool = False,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     settings: Settings = None,
+    gate_passed: bool | None = None,
 ) -> PromotionResult:
     """Make ``version`` the champion if the champion is still ``expected`` (compare-and-swap).
 
@@ -341,7 +399,9 @@ def promote(
     ``current`` says which version the caller should re-evaluate against. With
     ``replace_damaged`` (the caller found ``champion.json`` unreadable and judged
     ``version`` without a champion), a ``champion.json`` that is still unreadable is
-    replaced as well, and the event records what was wrong with it.
+    replaced as well, and the event records what was wrong with it. ``gate_passed`` is
+    the caller's own gate decision for a reused version (its recorded gate was taken
+    against an earlier champion); by default the gate recorded at registration decides.
 
     Raises
     ------
@@ -355,7 +415,8 @@ def promote(
         The registry lock was not acquired within ``lock_timeout`` seconds.
     """
     at = Store(output_path, model_name, settings)
-    if get_version(output_path, model_name, version, settings=settings).gate_passed is False:
+    recorded = get_version(output_path, model_name, version, settings=settings).gate_passed
+    if (recorded if gate_passed is None else gate_passed) is False:
         raise RegistryError(f"version {version} failed its promotion gate; not promoted")
     with at.lock(lock_timeout):
         current, damage = at.read_champion_or_damage()

@@ -154,6 +154,7 @@ def figure(image: Image, caption: str) -> str:
 
 STYLE = """
 *{box-sizing:border-box}
+tr.total td{font-weight:600;border-top:2px solid #1f2933}
 body{
   margin:0;background:#f4f5f7;color:#1f2933;
   font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}

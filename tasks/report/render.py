@@ -20,7 +20,7 @@ import polars as pl
 
 from tasks.data.schemas import QUARANTINE_REASONS
 from tasks.model.metrics import METHODS, score_methods
-from tasks.report import figures, image
+from tasks.report import figures, image, outlook
 from tasks.report import monitoring_sections as monitoring
 from tasks.report.format import (
     STYLE,
@@ -43,6 +43,7 @@ METHOD_LABELS = image.METHOD_LABELS
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
 SECTIONS = {  # in page order
     "summary": "Summary",
+    "forecast": "Coming forecast",
     "series": "Actual vs forecast",
     "accuracy": "Model vs baselines",
     "realised": monitoring.SECTIONS["realised"],
@@ -92,6 +93,11 @@ class ReportInputs:
     realised
         ``{"metrics": realised_metrics(...), "check": accuracy_check(...)}``
         (:mod:`tasks.monitoring.realised`); ``None``: no published forecast realised yet.
+    segment_by
+        The column the coming forecast is summed by (default: the last series key).
+    last_served
+        The forecasts served before this run (series keys, ``date``, ``forecast``), for
+        the change column; ``None``: nothing served yet.
     """
 
     run_id: str
@@ -111,6 +117,13 @@ class ReportInputs:
     quality: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
     realised: dict[str, Any] | None = None
+    segment_by: str | None = None
+    last_served: pl.DataFrame | None = None
+
+    @property
+    def segment(self) -> str:
+        """The column the coming forecast is summed by."""
+        return self.segment_by or self.series_keys[-1]
 
 
 # ---------------------------------------------------------------- formatting
@@ -515,6 +528,12 @@ def render_report(inputs: ReportInputs) -> str:
     nav = "".join(f'<a href="#{key}">{esc(title)}</a>' for key, title in SECTIONS.items())
     sections = [
         _summary(inputs),
+        _section(
+            "forecast",
+            outlook.outlook_html(
+                inputs.forecasts, inputs.series_keys, inputs.segment, inputs.last_served
+            ),
+        ),
         _series_section(inputs),
         _accuracy_section(inputs),
         monitoring.realised_section(inputs.realised, inputs.metrics),
@@ -589,6 +608,12 @@ def markdown_summary(inputs: ReportInputs, report_uri: str | None = None) -> str
         + f" · categories normalised {num(clean.get('rows_normalised', 0))}",
         "",
         *monitoring.markdown_lines(inputs.quality, inputs.drift, inputs.realised),
+        "",
+        "**Coming forecast**",
+        "",
+        *outlook.outlook_markdown(
+            inputs.forecasts, inputs.series_keys, inputs.segment, inputs.last_served
+        ),
     ]
     if report_uri:
         lines += ["", f"Report ({md(day)}): `{report_uri.replace('`', '')}`"]

@@ -57,6 +57,7 @@ from tasks.storage.s3 import (
     StorageSettings,
     credentials_block,
     polars_storage_options,
+    presigned_url,
     s3_filesystem,
 )
 
@@ -92,6 +93,7 @@ __all__ = [
     "lock",
     "move",
     "polars_storage_options",
+    "presigned_url",
     "read_bytes",
     "read_parquet",
     "read_text",

@@ -165,6 +165,13 @@ def s3_filesystem(settings: StorageSettings | None = None) -> Any:
     return fs
 
 
+def presigned_url(url: str, expires_seconds: int, settings: StorageSettings | None = None) -> str:
+    """A time-limited HTTPS GET link to the ``s3://`` object ``url`` (signed with the
+    credentials ``settings`` resolve to; nothing secret is in it but the signature)."""
+    fs = s3_filesystem(settings)
+    return str(fs.sign(fs._strip_protocol(url), expiration=expires_seconds))
+
+
 def polars_storage_options(
     path: str, settings: StorageSettings | None = None
 ) -> dict[str, Any] | None:

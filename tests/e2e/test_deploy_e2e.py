@@ -45,7 +45,9 @@ OUT_BUCKET = "sales-forecast-out"
 OUTPUT = f"s3://{OUT_BUCKET}/forecast"
 POOL = "e2e-process"
 REGION = "us-east-1"
-HELD_BACK = 3  # newest daily partitions, uploaded by the tests (the rest is history)
+DROP = 30  # files that land together: one run
+HELD_BACK = DROP + 3  # newest daily partitions, uploaded by the tests (the rest is history)
+DEBOUNCE = 5  # seconds of quiet that close an upload batch (production: 60)
 RUN_TIMEOUT = 600
 TIMEZONE = "Europe/Berlin"
 # The small run (tests.support.SMALL), the categories data=s3 needs for the generated set.
@@ -216,6 +218,7 @@ def start_bridge(env: dict[str, str], queue: str, endpoint: str, logs: Path) -> 
         "SALES_BRIDGE_ENDPOINT_URL": endpoint,
         "SALES_BRIDGE_WAIT_SECONDS": "1",
         "SALES_BRIDGE_VISIBILITY_TIMEOUT": "30",
+        "SALES_BRIDGE_DEBOUNCE_SECONDS": str(DEBOUNCE),
         "SALES_BRIDGE_HEARTBEAT_FILE": str(logs / "bridge.heartbeat"),
     }
     args = [sys.executable, "-m", "flows.bridge"]
@@ -296,49 +299,82 @@ def test_the_daily_schedule_makes_runs_at_five_in_its_time_zone(stack: Stack) ->
     assert json.loads(json.dumps(runs[0].parameters)) == runs[0].parameters  # plain JSON
 
 
-def test_an_upload_starts_one_run_on_that_file_and_its_history(stack: Stack) -> None:
+def emitted_batches(stack: Stack) -> int:
+    return stack.bridge.output().count("emitted batch ")
+
+
+def test_thirty_files_that_land_together_make_one_run_and_a_later_file_one_more(
+    stack: Stack,
+) -> None:
+    drop, later = stack.new_keys[:DROP], stack.new_keys[DROP]
     start = time.perf_counter()
-    key = stack.new_keys[0]
-    body = local_file(stack, key)
-    stack.put(f"archive/{key}", body)  # outside the prefix: no run
+    stack.put(f"archive/{drop[0]}", local_file(stack, drop[0]))  # outside the prefix: no run
     stack.put(f"{PREFIX}notes.txt", b"not sales")  # not a sales file: no run
-    stack.put(key, body)
-    stack.put(key, body)  # the same file again (same ETag): the same event, no second run
+    for key in drop:
+        stack.put(key, local_file(stack, key))
+    stack.put(drop[0], local_file(stack, drop[0]))  # the same file again: the same object
 
     (run,) = wait_for(
         lambda: finished(stack.runs("on-upload"), 1), RUN_TIMEOUT, "the triggered flow run"
     )
     seconds = time.perf_counter() - start
     assert run.state.is_completed(), f"{run.state}\n{stack.logs()}"
-    etag = stack.s3.head_object(Bucket=LANDING, Key=key)["ETag"].strip('"')
-    triggered_by = {"bucket": LANDING, "key": key, "etag": etag}
-    assert run.parameters["s3_object"] == triggered_by
+    batch = run.parameters["s3_batch"]
+    assert (batch["bucket"], batch["prefix"]) == (LANDING, PREFIX)
+    assert [o["key"] for o in batch["objects"]] == sorted(drop)
+    assert batch["notifications"] == DROP + 1
+    etags = {k: stack.s3.head_object(Bucket=LANDING, Key=k)["ETag"].strip('"') for k in drop}
+    assert {o["key"]: o["etag"] for o in batch["objects"]} == etags
 
     wait_for(stack.queue_empty, 60, "the bridge to drain the queue")
     bridge_log = stack.bridge.output()
-    assert f"ignored s3://{LANDING}/archive/{key}: key is outside the landing prefix" in bridge_log
+    assert f"ignored s3://{LANDING}/archive/{drop[0]}: key is outside the landing prefix" in (
+        bridge_log
+    )
     assert f"ignored s3://{LANDING}/{PREFIX}notes.txt: key does not end in" in bridge_log
-    assert bridge_log.count(f"for s3://{LANDING}/{key}") == 2  # emitted twice, same event id
-    time.sleep(5)  # time for a (wrong) second trigger firing to show up
+    assert emitted_batches(stack) == 1, bridge_log[-3000:]
+    time.sleep(2 * DEBOUNCE)  # time for a (wrong) second batch or trigger firing to show up
     assert len(stack.runs("on-upload")) == 1, stack.logs()
     assert stack.runs("daily") == []
 
     manifest = stack.manifest(str(run.id))
-    assert manifest["trigger"] == triggered_by  # the checked values
+    trigger = manifest["trigger"]
+    assert (trigger["kind"], trigger["batch_id"]) == ("batch", batch["batch_id"])
+    assert (trigger["object_count"], trigger["closed_by"]) == (DROP, "debounce")
     files = sorted(f["path"] for f in manifest["input"]["files"])
-    assert files == sorted(f"s3://{LANDING}/{k}" for k in [*stack.history, key])
+    assert files == sorted(f"s3://{LANDING}/{k}" for k in [*stack.history, *drop])
     run_prefix = manifest["run_dir"].removeprefix(f"s3://{OUT_BUCKET}/") + "/"
     written = {k.rsplit("/", 1)[-1] for k in stack.keys(OUT_BUCKET, run_prefix)}
     assert {"config.yaml", "forecasts.parquet", "metrics.json", "model.txt"} <= written
     config = yaml.safe_load(stack.read(OUT_BUCKET, run_prefix + "config.yaml"))
     assert config["data"]["input_path"] == f"s3://{LANDING}/{PREFIX}"
-    print(f"upload → completed run: {seconds:.0f}s")  # noqa: T201
+
+    later_start = time.perf_counter()
+    stack.put(later, local_file(stack, later))
+    first, second = wait_for(
+        lambda: finished(stack.runs("on-upload"), 2), RUN_TIMEOUT, "the later file's run"
+    )
+    later_seconds = time.perf_counter() - later_start
+    assert first.id == run.id
+    assert second.state.is_completed(), f"{second.state}\n{stack.logs()}"
+    assert [o["key"] for o in second.parameters["s3_batch"]["objects"]] == [later]
+    time.sleep(2 * DEBOUNCE)
+    assert len(stack.runs("on-upload")) == 2, stack.logs()
+    files = stack.manifest(str(second.id))["input"]["files"]
+    assert len(files) == len(stack.history) + DROP + 1
+    print(  # noqa: T201
+        f"{DROP} files → 1 run, completed {seconds:.0f}s after the first upload; "
+        f"1 later file → 1 more run, completed after {later_seconds:.0f}s"
+    )
 
 
-def test_overlapping_uploads_and_the_schedule_run_one_at_a_time(stack: Stack) -> None:
+def test_uploads_and_the_schedule_run_one_at_a_time(stack: Stack) -> None:
     before = {r.id for r in stack.runs("on-upload")}
-    for key in stack.new_keys[1:]:  # two uploads at once ...
-        stack.put(key, local_file(stack, key))
+    first, second = stack.new_keys[DROP + 1 :]
+    batches = emitted_batches(stack)
+    stack.put(first, local_file(stack, first))
+    wait_for(lambda: emitted_batches(stack) > batches, 60, "the first upload's batch")
+    stack.put(second, local_file(stack, second))  # a second batch while the first runs ...
     # ... and the daily deployment, run the way production runs it by hand.
     run([sys.executable, "-m", "prefect", "deployment", "run", "sales-forecast/daily"], stack.env)
 
@@ -349,8 +385,13 @@ def test_overlapping_uploads_and_the_schedule_run_one_at_a_time(stack: Stack) ->
     runs = wait_for(new_runs, 2 * RUN_TIMEOUT, "two triggered runs and a daily run")
     assert len(runs) == 3, stack.logs()
     assert all(r.state.is_completed() for r in runs), f"{[r.state for r in runs]}\n{stack.logs()}"
-    keys = sorted(r.parameters["s3_object"]["key"] for r in runs if r.parameters.get("s3_object"))
-    assert keys == sorted(stack.new_keys[1:])
+    keys = sorted(
+        o["key"]
+        for r in runs
+        if r.parameters.get("s3_batch")
+        for o in r.parameters["s3_batch"]["objects"]
+    )
+    assert keys == sorted([first, second])
 
     spans = sorted((r.start_time, r.end_time) for r in runs)
     for (_, end), (next_start, _) in itertools.pairwise(spans):

@@ -154,6 +154,17 @@ def test_multirun_sweeps_each_value_into_its_own_run(env: dict[str, str], tmp_pa
         for d in dirs
     )
     assert depths == [3, 6]
+    # a sweep is an experiment: registered, never promoted or served
+    out = Path(local["SALES_OUTPUT_PATH"])
+    assert len(list(out.glob("registry/*/*/version.json"))) == 2
+    assert not list(out.glob("registry/*/champion.json"))
+    assert not [p for p in out.glob("serving/**/*") if p.is_file() and "lock" not in p.name]
+    assert (proc.stdout + proc.stderr).count("mode=experiment: ") == 2
+    (sweep,) = out.glob("multirun/*/")
+    table = [line for line in (sweep / "comparison.md").read_text().splitlines() if "|" in line]
+    assert table[0].startswith("| job | model.hyperparameters.max\\_depth | model wape")
+    assert [row.split(" | ")[1] for row in table[2:]] == ["3", "6"]
+    assert (sweep / "comparison.html").is_file()
 
 
 def test_bad_values_end_with_one_short_block_and_no_traceback(

@@ -33,8 +33,8 @@ MODEL = "sales-forecast-synthetic"
 def run_flow(data_dir: Path, out_dir: Path, *extra: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    overrides = [*SMALL, f"data.input_path={data_dir}", f"data.output_path={out_dir}", *extra]
-    return sales_forecast(overrides=overrides)
+    paths = [f"data.input_path={data_dir}", f"data.output_path={out_dir}"]
+    return sales_forecast(overrides=[*SMALL, "mode=production", *paths, *extra])
 
 
 def gate(result: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +95,9 @@ def test_an_unreadable_champion_pointer_and_serving_pointer_heal_in_the_next_run
     assert (current.version, current.previous) == (version, None)
     events = [e for e in registry.history(str(out), MODEL) if e["version"] == version]
     promoted = [e for e in events if e["event"] == "promoted"]
-    assert len(promoted) == 1
-    assert "truncated" in promoted[0]["replaced_damaged"]
+    assert version == runs["clean"]["model_version"]  # the same build: its version reused
+    assert len(promoted) == 2  # by run 1, then again over the unreadable pointer
+    assert "truncated" in promoted[-1]["replaced_damaged"]
     # The run's recover step could not tell which copy should serve (no readable champion
     # pointer) and left latest.json; serve, after the pointer was replaced, rewrote it.
     assert result["serving"]["model_version"] == version

@@ -1,6 +1,6 @@
 """Forged upload events against a real Prefect server: no run starts reading, no secret leaks.
 
-Each case is an ``aws.s3.object.created`` event posted to the session's Prefect server, as
+Each case is a ``sales-forecast.upload.batch`` event posted to the session's Prefect server, as
 anyone with access to the events API could post it (the bridge and its checks bypassed);
 the ``on-upload`` trigger's own template from ``prefect.yaml`` renders its parameters, and
 the real flow runs with them. ``$SALES_TEST_CANARY`` holds a fake secret that
@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.events.notifications import EVENT_NAME, S3Object, prefect_event
+from flows.events.batching import BATCH_EVENT, Batch
+from flows.events.notifications import S3Object
 from tests.support import REPO, SMALL
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -38,10 +39,10 @@ KEY = "landing/date=2024-05-01/part-0.parquet"
 ETAG = "0123456789abcdef0123456789abcdef"
 CASES: dict[
     str, tuple[dict[str, str], str]
-] = {  # more shapes: tests/unit/flows/events/test_trigger.py
-    "bucket": ({"bucket": INJECT}, "s3_object['bucket']"),
-    "key": ({"key": f"landing/{INJECT}/part-0.parquet"}, "s3_object['key']"),
-    "etag": ({"etag": INJECT}, "s3_object['etag']"),
+] = {  # more shapes: tests/unit/flows/events/test_trigger.py, test_batch_trigger.py
+    "bucket": ({"bucket": INJECT}, "s3_batch['bucket']"),
+    "key": ({"key": f"landing/{INJECT}/part-0.parquet"}, "s3_batch['objects'][0]"),
+    "etag": ({"etag": INJECT}, "s3_batch['objects'][0]"),
     "extra-field": ({"note": INJECT}, "unexpected field(s) 'note'"),
     "dot-dot": ({"key": "landing/../outputs/part-0.parquet"}, "'..'"),
     "other-bucket": ({"bucket": "other-bucket"}, "not a landing bucket"),
@@ -87,15 +88,18 @@ def trigger_parameters(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def forged_event(fields: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An upload event carrying ``fields`` (built as the bridge would, but unchecked) and the
-    flow parameters it leads to; a field the template does not pass is added to them."""
+    """A batch event of one object carrying ``fields`` (built as the bridge would, but
+    unchecked) and the flow parameters it leads to; a field the template does not pass is
+    added to them."""
     values = {"bucket": BUCKET, "key": KEY, "etag": ETAG, **fields}
     obj = S3Object(values["bucket"], values["key"], values["etag"], 10, "ObjectCreated:Put", None)
-    event = prefect_event(obj)
-    event["payload"].update(fields)
+    event = Batch(values["bucket"], "landing/", (obj,), "debounce", 1).event()
+    per_object = {"key", "etag"}
+    event["payload"]["objects"][0].update({k: v for k, v in fields.items() if k in per_object})
+    event["payload"].update({k: v for k, v in fields.items() if k not in per_object})
     parameters = trigger_parameters(event)
-    for name in set(fields) - set(parameters["s3_object"]):
-        parameters["s3_object"][name] = fields[name]
+    for name in set(fields) - per_object - set(parameters["s3_batch"]):
+        parameters["s3_batch"][name] = fields[name]
     return event, parameters
 
 
@@ -154,7 +158,7 @@ def api_text(flow_run_ids: list[str]) -> tuple[str, set[str]]:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids))
         )
         events: list[dict[str, Any]] = []
-        for where in ({"resource": {"id": resources}}, {"event": {"name": [EVENT_NAME]}}):
+        for where in ({"resource": {"id": resources}}, {"event": {"name": [BATCH_EVENT]}}):
             body = {"filter": where, "limit": 50}  # the API's largest page
             events += client.request("POST", "/events/filter", json=body).json()["events"]
     assert tasks == [], "a forged event started a task (a read)"

@@ -26,8 +26,8 @@ MODEL = "sales-forecast-synthetic"
 def run_flow(data_dir: Path, out_dir: Path, *extra: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    overrides = [*SMALL, f"data.input_path={data_dir}", f"data.output_path={out_dir}", *extra]
-    return sales_forecast(overrides=overrides)
+    paths = [f"data.input_path={data_dir}", f"data.output_path={out_dir}"]
+    return sales_forecast(overrides=[*SMALL, "mode=production", *paths, *extra])
 
 
 def run_dir(result: dict[str, Any]) -> Path:
@@ -121,9 +121,8 @@ def test_the_run_emits_exactly_the_events_its_reports_call_for(runs: dict[str, A
     quality = json.loads((folder / "quality.json").read_text())
     drift = json.loads((folder / "drift.json").read_text())
     accuracy = json.loads((folder / "realised.json").read_text())["check"]
-    expected = sorted(
-        alerts.event_name(kind) for kind, _ in alerts.planned_alerts(quality, drift, accuracy)
-    )
+    planned = [alerts.event_name(k) for k, _ in alerts.planned_alerts(quality, drift, accuracy)]
+    expected = sorted([*planned, alerts.event_name("report_ready")])
     run_id = runs["second"]["run_id"]
     names = EventFilter(
         event=EventNameFilter(prefix=["sales-forecast."]),
@@ -134,8 +133,12 @@ def test_the_run_emits_exactly_the_events_its_reports_call_for(runs: dict[str, A
     while time.monotonic() < deadline:  # the server persists events in batches
         with get_client(sync_client=True) as client:
             page = client.read_events(names, limit=50)
-        found = sorted(e.event for e in page.events if e.payload.get("run_id") == run_id)
+        mine = [e for e in page.events if e.payload.get("run_id") == run_id]
+        found = sorted(e.event for e in mine)
         if len(found) >= len(expected):
             break
         time.sleep(1)
     assert found == expected
+    (ready,) = [e for e in mine if e.event == "sales-forecast.report.ready"]
+    assert ready.payload["url"] == (folder / "report.html").as_uri()
+    assert ready.payload["mode"] == "production"

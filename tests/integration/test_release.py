@@ -32,8 +32,8 @@ WEEKLY = [  # 240 days are 34 weeks: short lags and season so that two windows f
 def run_flow(data_dir: Path, out_dir: Path, *extra: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    overrides = [*SMALL, f"data.input_path={data_dir}", f"data.output_path={out_dir}", *extra]
-    return sales_forecast(overrides=overrides)
+    paths = [f"data.input_path={data_dir}", f"data.output_path={out_dir}"]
+    return sales_forecast(overrides=[*SMALL, "mode=production", *paths, *extra])
 
 
 def run_dir(result: dict[str, Any]) -> Path:
@@ -52,7 +52,18 @@ def runs(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     (out / "serving" / MODEL / "latest.json").write_text('{"model_version": "2026')  # damaged
     second = run_flow(data, out, "evaluation.min_improvement=0.9")
     weekly = run_flow(data, out, *WEEKLY)
-    return {"out": out, "first": first, "second": second, "weekly": weekly}
+    experiment = run_flow(data, out, "mode=experiment", "model.num_boost_round=40")
+    versions = sorted(p.parent.name for p in out.glob(f"registry/{MODEL}/*/version.json"))
+    again = run_flow(data, out)  # the first run's code, config and data
+    return {
+        "out": out,
+        "first": first,
+        "second": second,
+        "weekly": weekly,
+        "experiment": experiment,
+        "versions_before_again": versions,
+        "again": again,
+    }
 
 
 def test_the_first_run_registers_promotes_and_serves_its_forecasts(runs: dict[str, Any]) -> None:
@@ -85,7 +96,9 @@ def test_a_failed_gate_is_not_a_failed_run_and_serves_the_champion(runs: dict[st
     serving = out / "serving" / MODEL
     pointer = read_json(serving / "latest.json")
     assert pointer["model_version"] == first["model_version"]
-    assert pointer["run_id"] == second["run_id"]
+    assert pointer["run_id"] == runs["again"]["run_id"]  # the last production run that served
+    dated = serving / run_dir(second).parent.name / f"{second['run_id']}.parquet"
+    assert set(pl.read_parquet(dated)["model_version"]) == {first["model_version"]}
     served = pl.read_parquet(serving / "latest.parquet")
     assert set(served["model_version"]) == {first["model_version"]}
     assert served.height == own.height
@@ -105,8 +118,8 @@ def test_a_damaged_latest_json_is_rewritten_from_the_champion_by_the_next_run(
 ) -> None:
     first, second, out = runs["first"], runs["second"], runs["out"]
     pointer = read_json(out / "serving" / MODEL / "latest.json")
-    assert pointer == second["serving"]
-    assert pointer["model_version"] == first["model_version"]
+    assert pointer == runs["again"]["serving"]  # the last production run to serve
+    assert second["serving"]["model_version"] == pointer["model_version"] == first["model_version"]
     assert second["steps"]["recover"]["state"] == "Completed"
     recovery = read_json(run_dir(second) / "manifest.json")["recovery"]
     assert recovery["changed"] is True
@@ -146,6 +159,7 @@ def test_a_champion_at_another_frequency_is_not_compared_and_not_replaced(
     gate = read_json(run_dir(weekly) / "metrics.json")["gate"]
     assert gate["passed"] is False
     assert any("not comparable" in r for r in gate["reasons"]), gate["reasons"]
+    assert not any(r.startswith("no champion yet") for r in gate["reasons"])  # says one thing
     assert weekly["served_by"] == "nothing"
     champion = registry.champion(str(out), MODEL)
     assert champion is not None
@@ -175,6 +189,26 @@ def test_each_run_writes_its_report_and_lists_it_in_the_manifest(runs: dict[str,
     )
 
 
+KEYS = ("sales-forecast-summary", "sales-forecast-segments", "sales-forecast-report")
+
+
+def test_the_report_says_what_will_be_sold_and_the_change_since_last_served(
+    runs: dict[str, Any],
+) -> None:
+    html = (run_dir(runs["second"]) / "report.html").read_text()
+    section = html[html.index('<section id="forecast">') :]
+    section = section[: section.index("</section>")]
+    for segment in ("grocery", "toys", "sports", "total"):
+        assert f"<td>{segment}</td>" in section
+    assert "last served, same days" in section
+    assert "+0.0%" in section  # served: the champion's forecasts for the same days
+    first = (run_dir(runs["first"]) / "report.html").read_text()
+    assert "No change column: no served forecast covers these days yet." in first
+    manifest = read_json(run_dir(runs["second"]) / "manifest.json")
+    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert manifest["git"]["dirty"] in (True, False)  # a checkout here
+
+
 def test_headline_and_segment_artifacts_are_keyed_per_run(runs: dict[str, Any]) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import (
@@ -187,15 +221,53 @@ def test_headline_and_segment_artifacts_are_keyed_per_run(runs: dict[str, Any]) 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["sales-forecast-summary", "sales-forecast-segments"]),
+                key=ArtifactFilterKey(any_=[*KEYS]),
                 flow_run_id=ArtifactFilterFlowRunId(any_=[manifest["flow_run_id"]]),
             )
         )
     by_key = {a.key: a for a in found}
-    assert set(by_key) == {"sales-forecast-summary", "sales-forecast-segments"}
+    assert set(by_key) == set(KEYS)
+    link = str(by_key["sales-forecast-report"].data)  # Prefect stores a Markdown link
+    uri = (run_dir(runs["second"]) / "report.html").as_uri()
+    assert link == f"[Sales forecast report {runs['second']['run_id']}]({uri})"
     summary = str(by_key["sales-forecast-summary"].data)
     assert runs["second"]["run_id"] in summary
     assert "failed" in summary.lower()
     table = by_key["sales-forecast-segments"].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert {r["segment"] for r in rows} == {"grocery", "toys", "sports"}
+
+
+def test_an_experiment_registers_but_neither_promotes_nor_serves(runs: dict[str, Any]) -> None:
+    experiment, first, out = runs["experiment"], runs["first"], runs["out"]
+    assert experiment["promoted"] is False
+    assert experiment["served_by"] == "nothing"
+    assert experiment["model_version"] in runs["versions_before_again"]
+    manifest = read_json(run_dir(experiment) / "manifest.json")
+    assert manifest["mode"] == "experiment"
+    assert manifest["promotion"]["decision"] == "experiment"
+    assert manifest["serving"] is None  # nothing staged
+    pointer = read_json(out / "serving" / MODEL / "latest.json")
+    assert pointer["run_id"] != experiment["run_id"]
+    events = registry.history(str(out), MODEL)
+    assert not [
+        e
+        for e in events
+        if e["version"] == experiment["model_version"] and e["event"] != "registered"
+    ]
+    assert registry.champion(str(out), MODEL).version == first["model_version"]  # type: ignore[union-attr]
+
+
+def test_an_identical_rerun_reuses_the_registered_version(runs: dict[str, Any]) -> None:
+    again, first, out = runs["again"], runs["first"], runs["out"]
+    versions = sorted(p.parent.name for p in out.glob(f"registry/{MODEL}/*/version.json"))
+    assert versions == runs["versions_before_again"]  # nothing registered twice
+    assert again["model_version"] == first["model_version"] != again["run_id"]
+    manifest = read_json(run_dir(again) / "manifest.json")
+    assert manifest["model_version_reused"] is True
+    assert manifest["mode"] == "production"
+    summary = read_json(out / "registry" / MODEL / first["model_version"] / "version.json")
+    assert summary["config_schema_version"] == 2
+    assert len(summary["code_digest"]) == len(summary["config_digest"]) == 64
+    forecasts = pl.read_parquet(run_dir(again) / "forecasts.parquet")
+    assert set(forecasts["model_version"]) == {first["model_version"]}

@@ -3,7 +3,8 @@
 * a full run: CSV/parquet partitions read from S3, every artifact and the task-result cache
   written to S3, no secret in any artifact or block document;
 * a run through a fault-injecting proxy (5xx, SlowDown, resets, on reads, listings and
-  writes) completes with the same forecasts, bit for bit;
+  writes) completes with the same forecasts, bit for bit, and every request it made is one
+  the flow role of deploy/cloudformation.yaml allows;
 * permanent failures (no such bucket, access denied) fail at once, naming bucket and key;
 * credentials from a prefect-aws ``AwsCredentials`` block named in config;
 * two processes with separate ``PREFECT_HOME`` share the cache through the bucket.
@@ -18,6 +19,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import polars as pl
 import pytest
 
 from tests.s3.faults import Fault, FaultProxy
+from tests.s3.iam import denied
 from tests.s3.support import (
     BUCKET,
     CACHE_KEY,
@@ -37,6 +41,7 @@ from tests.s3.support import (
 )
 from tests.support import REPO
 from tests.support.cache_records import pickle_record, storage_key
+from tests.support.cloudformation import render
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -56,7 +61,7 @@ MAIN_OUT = f"s3://{BUCKET}/out-main"
 def run_flow(*overrides: str) -> dict[str, Any]:
     from flows.sales_forecast import sales_forecast
 
-    return sales_forecast(overrides=list(overrides))
+    return sales_forecast(overrides=["mode=production", *overrides])
 
 
 def task_runs(flow_run_id: str) -> dict[str, Any]:
@@ -157,12 +162,26 @@ def test_no_secret_reaches_artifacts_results_blocks_or_config(
         assert CACHE_KEY not in json.dumps(doc.data, default=str)
 
 
-def test_transient_failures_are_retried_and_the_artifacts_are_identical(
-    s3_run: dict[str, Any], raw_dataset: dict[str, Any], fault_proxy: FaultProxy, s3: Any
-) -> None:
-    out = "out-faults"
-    bucket = f"^/{BUCKET}"
-    fault_proxy.arm(
+@dataclass
+class FaultyRun:
+    """A run through the fault proxy: its result, what the proxy did, how long it took."""
+
+    result: dict[str, Any]
+    proxy: FaultProxy
+    seconds: float
+
+
+FAULTY_OUT = "out-faults"
+
+
+@pytest.fixture(scope="module")
+def faulty_run(
+    s3_run: dict[str, Any], raw_dataset: dict[str, Any], moto_endpoint: str
+) -> Iterator[FaultyRun]:
+    """The small run again, through a proxy that fails some reads, listings and writes."""
+    proxy = FaultProxy(moto_endpoint).start()
+    bucket, out = f"^/{BUCKET}", FAULTY_OUT
+    proxy.arm(
         Fault(path=rf"{bucket}\?list-type=2&prefix=raw", count=2, kind="500"),  # listing
         Fault(path=rf"{bucket}/raw/.*\.parquet", method="GET", count=3, kind="503"),  # Polars
         Fault(path=rf"{bucket}/raw/.*\.parquet", method="GET", count=2, kind="reset"),
@@ -175,17 +194,26 @@ def test_transient_failures_are_retried_and_the_artifacts_are_identical(
         ),
         Fault(path=rf"{bucket}/{out}/runs/.*metrics\.json", method="PUT", count=1, kind="reset"),
     )
-    start = time.perf_counter()
-    result = run_flow(  # the default data option, its input_path pointed at S3
-        *s3_overrides(
-            raw_dataset["url"],
-            f"s3://{BUCKET}/{out}",
-            f"storage.endpoint_url={fault_proxy.url}",
-            group="synthetic",
+    try:
+        start = time.perf_counter()
+        result = run_flow(  # the default data option, its input_path pointed at S3
+            *s3_overrides(
+                raw_dataset["url"],
+                f"s3://{BUCKET}/{out}",
+                f"storage.endpoint_url={proxy.url}",
+                group="synthetic",
+            )
         )
-    )
-    seconds = time.perf_counter() - start
-    assert all(f.hits == f.count for f in fault_proxy.faults), fault_proxy.faults
+        yield FaultyRun(result, proxy, time.perf_counter() - start)
+    finally:
+        proxy.stop()
+
+
+def test_transient_failures_are_retried_and_the_artifacts_are_identical(
+    s3_run: dict[str, Any], faulty_run: FaultyRun, s3: Any
+) -> None:
+    result, proxy = faulty_run.result, faulty_run.proxy
+    assert all(f.hits == f.count for f in proxy.faults), proxy.faults
     assert not (REPO / "s3:").exists()  # nothing was generated locally for the URL
     runs = task_runs(manifest_of(s3, result)["flow_run_id"])
     assert runs["publish"].run_count == 2  # failed once on SlowDown, then succeeded
@@ -193,7 +221,24 @@ def test_transient_failures_are_retried_and_the_artifacts_are_identical(
     assert forecasts_of(s3, result).equals(forecasts_of(s3, s3_run))
     a, b = (json.loads(read_object(s3, f"{r['run_dir']}/metrics.json")) for r in (result, s3_run))
     assert a == b
-    print(f"faulty run: {seconds:.1f}s, {len(fault_proxy.injected())} faults injected")  # noqa: T201
+    print(f"faulty run: {faulty_run.seconds:.1f}s, {len(proxy.injected())} faults injected")  # noqa: T201
+
+
+def test_the_flow_role_of_the_cloudformation_template_allows_every_request_of_a_run(
+    faulty_run: FaultyRun,
+) -> None:
+    params = {
+        "LandingBucketName": BUCKET,
+        "LandingPrefix": "raw/",
+        "OutputBucketName": BUCKET,
+        "OutputPrefix": f"{FAULTY_OUT}/",
+        "TrustedPrincipalArn": "arn:aws:iam::123456789012:role/eks-nodes",
+    }
+    role = render(params)["Resources"]["FlowRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    requests = [(r.method, r.path) for r in faulty_run.proxy.log]
+    assert {r[0] for r in requests} >= {"GET", "PUT", "DELETE"}  # reads, writes, lock releases
+    assert denied(requests, statements) == []
 
 
 @pytest.mark.parametrize("case", ["no_such_bucket", "access_denied"])

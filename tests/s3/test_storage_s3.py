@@ -371,3 +371,22 @@ def test_settings_from_config_treat_empty_strings_as_unset() -> None:
         storage.StorageSettings()
     )
     assert storage.polars_storage_options("/local/file.parquet") is None
+
+
+def test_a_report_in_s3_gets_a_pre_signed_link_that_opens_it(
+    s3: Any, prefix: str, settings: storage.StorageSettings
+) -> None:
+    import urllib.request
+
+    from tasks import release
+
+    target = f"s3://{BUCKET}/{prefix}/runs/2026-12-05/r1/report.html"
+    storage.write_bytes_atomic(target, b"<html>report</html>", settings=settings)
+    link = release.report_link(target, settings, 600)
+    assert link.startswith(f"{settings.endpoint_url}/{BUCKET}/{prefix}/runs/")
+    assert "Signature=" in link  # signed (botocore picks the signature version)
+    with urllib.request.urlopen(link, timeout=10) as response:
+        assert response.read() == b"<html>report</html>"
+    assert (
+        release.report_link("file:///out/report.html", settings, 600) == "file:///out/report.html"
+    )

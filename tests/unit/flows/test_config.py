@@ -10,6 +10,7 @@ from omegaconf.errors import ValidationError
 
 from flows import config as conf
 from flows import plan
+from tasks.errors import ConfigError
 
 
 def compose(*overrides: str) -> conf.AppConfig:
@@ -137,16 +138,25 @@ def test_a_stored_config_with_an_interpolation_is_not_resolved(
     assert conf.from_resolved_yaml(text, "champion").data.name == "synthetic"
     planted = text.replace(old, new, 1)
     assert planted != text
-    other, problem = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    found = conf.load_comparable(compose(), planted, "registry/x/config.yaml", "champion")
+    other, problem, _ = found
     assert other is None
     assert problem is not None
     assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
     assert canary not in problem
 
 
+def test_runs_are_experiments_unless_production_is_asked_for() -> None:
+    assert conf.to_app_config(conf.compose_config([])).mode == "experiment"
+    node = conf.compose_config(["mode=production"])
+    assert conf.to_app_config(node).mode == "production"
+    with pytest.raises(ConfigError, match="mode"):
+        conf.to_app_config(conf.compose_config(["mode=prod"]))
+
+
 def test_a_stored_config_with_retired_keys_still_loads() -> None:
     """A champion registered before ``model.name`` and ``monitoring.alerts.notify_block``
-    were removed stays comparable: those keys are dropped, unknown ones still fail."""
+    were removed stays comparable: those keys are dropped silently, unknown ones set aside."""
     text = conf.resolved_yaml(conf.compose_config([]))
     old = text.replace("model:\n", "model:\n  name: lightgbm\n", 1).replace(
         "  alerts:\n", "  alerts:\n    notify_block: slack-webhook/sales\n", 1
@@ -155,5 +165,5 @@ def test_a_stored_config_with_retired_keys_still_loads() -> None:
     assert "notify_block" in old
     assert conf.from_resolved_yaml(old, "champion").model.model_name == "sales-forecast-synthetic"
     unknown = text.replace("model:\n", "model:\n  flavour: x\n", 1)
-    with pytest.raises(ValueError, match="does not fit this code's config"):
-        conf.from_resolved_yaml(unknown, "champion")
+    assert conf.load_stored(old, "champion", None)[1] == []  # retired: not reported
+    assert conf.load_stored(unknown, "champion", None)[1] == ["model.flavour"]

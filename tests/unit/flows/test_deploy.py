@@ -17,9 +17,10 @@ from unittest import mock
 import pytest
 import yaml
 
+from flows.events.batch_trigger import checked_batch
+from flows.events.batching import BATCH_EVENT, Batch, BatchPolicy
 from flows.events.landing import Landing
-from flows.events.notifications import EVENT_NAME, BridgeSettings, S3Object, prefect_event
-from flows.events.trigger import checked_upload
+from flows.events.notifications import EVENT_NAME, BridgeSettings, S3Object
 from flows.ops import deploy
 from tasks.storage import DATA_SUFFIXES
 from tests.support import REPO
@@ -94,11 +95,11 @@ def test_the_entrypoint_takes_plain_json_parameters() -> None:
     flow = load_flow_from_entrypoint(entrypoint)
     assert flow.name == "sales-forecast"
     schema = parameter_schema(flow).model_dump()
-    assert {"overrides", "s3_object"} <= set(schema["properties"])
+    assert {"overrides", "s3_object", "s3_batch"} <= set(schema["properties"])
     for name, deployment in deployments().items():
         params = deployment["parameters"]
         assert json.loads(json.dumps(params)) == params, name
-        assert params["overrides"] == ["data=s3"], name
+        assert params["overrides"] == ["data=s3", "mode=production"], name
 
 
 @pytest.mark.parametrize("name", ["daily", "on-upload"])
@@ -122,7 +123,7 @@ def test_the_daily_schedule_has_a_configurable_time_zone() -> None:
     assert "schedules" not in deployments()["on-upload"]
 
 
-def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -> None:
+def test_the_upload_trigger_starts_a_run_per_batch_and_passes_its_objects() -> None:
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.server.events.actions import RunDeployment
     from prefect.server.events.schemas.events import ReceivedEvent
@@ -130,17 +131,20 @@ def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -
 
     (spec,) = deployments()["on-upload"]["triggers"]
     trigger = DeploymentEventTrigger.model_validate(spec)
-    assert trigger.expect == {EVENT_NAME}
+    assert trigger.expect == {BATCH_EVENT}  # the per-file events start nothing
+    assert EVENT_NAME not in trigger.expect
     assert trigger.match.root["prefect.resource.id"] == "s3://sales-landing/landing/*"
-    assert trigger.for_each == {"prefect.resource.id"}
+    assert trigger.for_each == {"prefect.resource.id"}  # one bucket per landing prefix
 
-    key = 'landing/date=2024-05-01/north "q" {{x}}.csv'
     etag = "0123456789abcdef0123456789abcdef-2"
-    obj = S3Object("sales-landing", key, etag, 10, "ObjectCreated:Put", "2024-05-01T00:00:00Z")
-    event = ReceivedEvent.model_validate(prefect_event(obj))
+    keys = ['landing/date=2024-05-01/north "q" {{x}}.csv', "landing/date=2024-05-02/b.parquet"]
+    objects = tuple(S3Object("sales-landing", k, etag, 10, "ObjectCreated:Put", None) for k in keys)
+    event = ReceivedEvent.model_validate(
+        Batch("sales-landing", "landing/", objects, "marker", 3).event()
+    )
     assert trigger.match.matches(event.resource)
-    other = S3Object("sales-landing", "archive/x.csv", etag, 1, "ObjectCreated:Put", None)
-    assert not trigger.match.matches(ReceivedEvent.model_validate(prefect_event(other)).resource)
+    other = Batch("sales-landing", "archive/", objects[:1], "debounce", 1).event()
+    assert not trigger.match.matches(ReceivedEvent.model_validate(other).resource)
 
     parameters = copy.deepcopy(spec["parameters"])  # rendered as the server's action does
     RunDeployment._upgrade_v1_templates(parameters)
@@ -148,9 +152,11 @@ def test_the_upload_trigger_matches_the_landing_prefix_and_passes_the_object() -
         raise_on_error=True, render_jinja=True, jinja_context={"event": event}
     )
     rendered = hydrate(parameters, context)
-    assert rendered == {"s3_object": {"bucket": "sales-landing", "key": key, "etag": etag}}
+    assert rendered == {"s3_batch": event.payload}  # the list and the count keep their types
     landing = Landing(("sales-landing",), "landing/", DATA_SUFFIXES)
-    assert checked_upload(rendered["s3_object"], landing).as_dict() == rendered["s3_object"]
+    batch = checked_batch(rendered["s3_batch"], landing)
+    assert [u.key for u in batch.uploads] == sorted(keys)
+    assert (batch.closed_by, batch.notifications) == ("marker", 3)
 
 
 def flow_run_job(deployment_name: str) -> dict[str, Any]:
@@ -229,6 +235,8 @@ def test_the_bridge_manifests_are_valid_and_match_its_settings() -> None:
     assert container["command"] == ["python", "-m", "flows.bridge"]
     assert container["livenessProbe"]["exec"]["command"][-1] == "--healthcheck"
     settings = BridgeSettings.from_env(by_kind["ConfigMap"]["data"])
+    policy = BatchPolicy.from_env(by_kind["ConfigMap"]["data"], settings.landing.suffixes)
+    assert policy == BatchPolicy()  # the ConfigMap spells out the defaults
     assert settings.landing.buckets == ("sales-landing",)
     assert settings.landing.prefix == "landing/"
     assert settings.landing.suffixes == (".parquet", ".csv")
@@ -260,7 +268,8 @@ def test_no_build_keeps_the_deployments_and_changes_only_pool_image_and_code() -
         assert after["work_pool"]["job_variables"] == {
             "env": before["work_pool"]["job_variables"]["env"]
         }
-        assert after["parameters"]["overrides"] == ["data=s3", "model.num_boost_round=5"]
+        overrides = ["data=s3", "mode=production", "model.num_boost_round=5"]
+        assert after["parameters"]["overrides"] == overrides
         same = {"name", "entrypoint", "concurrency_limit", "schedules", "triggers", "tags"}
         assert {k: after.get(k) for k in same} == {k: before.get(k) for k in same}
     on_k8s = deploy.no_build_config(doc, image=IMAGE)

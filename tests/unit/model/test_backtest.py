@@ -370,6 +370,27 @@ def test_gate_with_a_champion_that_cannot_be_rescored() -> None:
     assert decision["reasons"][1] == "champion v7 could not be re-scored; not compared"
 
 
+def test_small_regressions_cannot_compound_past_the_best_recent_champion() -> None:
+    # v7 serves at 0.315 (within 5% of v5's 0.300); 0.325 is within 5% of v7 but not of v5
+    best = {"version": "v5", "metrics": metrics(0.300, 0.40), "considered": ["v7", "v6", "v5"]}
+    decision = gate(metrics(0.325, 0.40), 0.0, champion(0.315), 0.05, best)
+    assert decision["passed"] is False
+    assert decision["champion"] == {"version": "v7", "wape": 0.315}
+    assert decision["reference"] == {"version": "v5", "wape": 0.3, "considered": ["v7", "v6", "v5"]}
+    assert decision["reasons"][1] == (
+        "model WAPE 0.3250 is worse than the allowed 5.0% regression from the best of the last "
+        "3 champions, v5 (current champion v7: 0.3150) re-scored on the same windows "
+        "(WAPE 0.3000, ceiling 0.3150)"
+    )
+    assert gate(metrics(0.314, 0.40), 0.0, champion(0.315), 0.05, best)["passed"] is True
+
+
+def test_a_reference_worse_than_the_current_champion_changes_nothing() -> None:
+    worse = {"version": "v5", "metrics": metrics(0.33, 0.40), "considered": ["v7", "v5"]}
+    decision = gate(metrics(0.31, 0.40), 0.0, champion(0.30), 0.05, worse)
+    assert decision == gate(metrics(0.31, 0.40), 0.0, champion(0.30), 0.05)
+
+
 # --- too little history, before training ---------------------------------------------------------
 
 

@@ -65,6 +65,51 @@ def root(tmp_path: Path) -> str:
 # --- register / list / get -----------------------------------------------------------------
 
 
+def test_the_same_code_config_and_data_find_the_version_built_from_them(root: str) -> None:
+    same = registry.Digests("code-1", "config-1", 2)
+    assert registry.find_same_build(root, MODEL, same, "digest-1") is None
+    _register(root, V1)  # no code or config digest recorded: never matches
+    _register(root, V2, digests=same)
+    _register(root, V3, digests=registry.Digests("code-1", "config-2", 2))
+    found = registry.find_same_build(root, MODEL, same, "digest-1")
+    assert found is not None
+    assert found.version == V2
+    assert (found.code_digest, found.config_digest, found.config_schema_version) == (
+        "code-1",
+        "config-1",
+        2,
+    )
+    assert registry.find_same_build(root, MODEL, same, "digest-2") is None
+    model = Path(root) / "registry" / MODEL / V2 / "model.txt"
+    model.write_text(model.read_text() + "edited\n")
+    assert registry.find_same_build(root, MODEL, same, "digest-1") is None  # damaged: not reused
+    assert (
+        registry.find_same_build(root, MODEL, registry.Digests("code-2", "config-1", 2), "digest-1")
+        is None
+    )
+
+
+def test_recent_champions_are_newest_first_and_distinct(root: str) -> None:
+    for version in (V1, V2, V3):
+        _register(root, version)
+    _promote(root, V1, None)
+    _promote(root, V2, V1)
+    registry.rollback(root, MODEL, V1, actor="tester", reason="V2 over-forecasts")
+    _promote(root, V3, V1)
+    assert registry.recent_champions(root, MODEL, 5) == [V3, V1, V2]
+    assert registry.recent_champions(root, MODEL, 2) == [V3, V1]
+
+
+def test_a_fresh_gate_lets_a_reused_version_be_promoted(root: str) -> None:
+    _register(root, V1, metrics=_metrics(passed=False))
+    with pytest.raises(registry.RegistryError, match="failed its promotion gate"):
+        _promote(root, V1, None)
+    result = registry.promote(
+        root, MODEL, V1, actor="tester", reason="passes now", expected=None, gate_passed=True
+    )
+    assert result.promoted is True
+
+
 def test_register_writes_every_file_and_a_summary(root: str) -> None:
     mv = _register(root, V1)
     folder = Path(root, "registry", MODEL, V1)

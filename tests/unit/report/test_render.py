@@ -440,8 +440,17 @@ def test_markdown_summary_has_the_headline_numbers(inputs: report.ReportInputs) 
     assert "- model WAPE 0.0496 beats the best baseline, seasonal naive (WAPE 0.0854)" in text
     assert "serving champion v2" in text
     assert "model version v4" in text
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    head, coming = text.split("**Coming forecast**")
+    rows = {line.split("|")[1].strip(): line for line in head.splitlines() if line.startswith("| ")}
     assert set(rows) == {"method", "model", "seasonal naive", "moving average"}
+    assert [
+        line.split("|")[1].strip() for line in coming.splitlines() if line.startswith("| ")
+    ] == [
+        "product\\_type",
+        "grocery",
+        "toys",
+        "total",
+    ]
     assert f"| {backtest['model']['wape']:.1%} | 42.0% better |" in rows["model"]
     assert f"| {backtest['seasonal_naive']['wape']:.1%} |" in rows["seasonal naive"]
     assert f"| {backtest['moving_average']['wape']:.1%} |" in rows["moving average"]

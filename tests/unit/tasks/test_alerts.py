@@ -96,7 +96,7 @@ def test_automations_file_validates_and_matches_the_event_names() -> None:
     used = {e for d in defs for e in d.trigger.expect if e.startswith("sales-forecast.")}  # type: ignore[attr-defined]
     assert used <= expected
     assert {"sales-forecast.quality.breach", "sales-forecast.drift.alert",
-            "sales-forecast.accuracy.degraded"} <= used  # fmt: skip
+            "sales-forecast.accuracy.degraded", "sales-forecast.report.ready"} <= used  # fmt: skip
     postures = {d.name: d.trigger.posture.value for d in defs}  # type: ignore[attr-defined]
     assert postures["sales-forecast / daily run missing"] == "Proactive"
     assert postures["sales-forecast / flow run failed"] == "Reactive"

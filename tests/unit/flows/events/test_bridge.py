@@ -1,7 +1,8 @@
 """The S3 → Prefect event bridge against moto's S3 and SQS (in-process, fake credentials).
 
 The Prefect side is a recording stand-in for ``POST /events``; the real API is exercised by
-the end-to-end test (tests/e2e/test_deploy_e2e.py).
+the end-to-end test (tests/e2e/test_deploy_e2e.py). Most tests close a batch as soon as its
+messages are received (``IMMEDIATE``); the batching tests at the end drive the clock.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from flows.events import bridge as service
+from flows.events.batching import BATCH_EVENT, BatchPolicy
 from flows.events.landing import Landing
 from flows.events.notifications import (
     DEFAULT_SUFFIXES,
@@ -42,19 +44,39 @@ ETAG = "0123456789abcdef0123456789abcdef"
 class Recorder:
     """Stands in for the Prefect events API; fails the next ``fail`` calls with ``error``."""
 
-    batches: list[list[dict[str, Any]]] = field(default_factory=list)
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
     fail: int = 0
     error: Exception = field(default_factory=lambda: ConnectionError("API down"))
+    accept_then_fail: bool = False  # the server took the events, the answer was lost
 
     def __call__(self, events: list[dict[str, Any]]) -> None:
+        if self.fail and not self.accept_then_fail:
+            self.fail -= 1
+            raise self.error
+        self.calls.append(events)
         if self.fail:
             self.fail -= 1
             raise self.error
-        self.batches.append(events)
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [e for batch in self.batches for e in batch]
+        """The per-file events posted."""
+        return [e for call in self.calls for e in call if e["event"] == EVENT_NAME]
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """The batch events posted (one per run)."""
+        return [e for call in self.calls for e in call if e["event"] == BATCH_EVENT]
+
+
+IMMEDIATE = BatchPolicy(debounce_seconds=0.0)
+
+
+def make_bridge(
+    settings: BridgeSettings, sqs: Any, emit: Recorder, **kwargs: Any
+) -> service.Bridge:
+    """A bridge whose batches close as soon as their messages are in (unless ``policy``)."""
+    return service.Bridge(settings, sqs, emit, **{"policy": IMMEDIATE, **kwargs})
 
 
 @dataclass
@@ -135,7 +157,7 @@ def put(aws: Aws, key: str, body: bytes = b"date,region\n", bucket: str = LANDIN
 
 def test_the_configuration_test_event_is_skipped_and_deleted(aws: Aws) -> None:
     emit = Recorder()
-    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    bridge = make_bridge(aws.settings, aws.sqs, emit)
     drain(bridge)
     assert bridge.counts["test"] == 2  # one per bucket configured
     assert emit.events == []
@@ -146,7 +168,7 @@ def test_a_new_file_becomes_one_event_with_its_decoded_key(aws: Aws) -> None:
     key = "landing/date=2024-05-01/north sales+v2%.parquet"
     put(aws, key, b"parquet bytes")
     emit = Recorder()
-    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    bridge = make_bridge(aws.settings, aws.sqs, emit)
     drain(bridge)
     (event,) = emit.events
     assert event["event"] == EVENT_NAME
@@ -156,7 +178,10 @@ def test_a_new_file_becomes_one_event_with_its_decoded_key(aws: Aws) -> None:
     etag = aws.s3.head_object(Bucket=LANDING, Key=key)["ETag"].strip('"')
     assert event["payload"]["etag"] == etag
     assert event["id"] == str(event_id_of(LANDING, key, etag))
-    assert bridge.counts["emitted"] == 1
+    assert bridge.counts["held"] == bridge.counts["batches"] == 1
+    (batch,) = emit.batches
+    assert batch["payload"]["objects"] == [{"key": key, "etag": etag, "size": 13}]
+    assert batch["resource"]["prefect.resource.id"] == f"s3://{LANDING}/landing/"
     assert waiting(aws, aws.queue) == 0
 
 
@@ -183,7 +208,7 @@ def test_other_objects_are_logged_ignored_and_deleted(
 ) -> None:
     put(aws, key, bucket=bucket)
     emit = Recorder()
-    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    bridge = make_bridge(aws.settings, aws.sqs, emit)
     with caplog.at_level(logging.INFO, logger="sales_forecast.bridge"):
         drain(bridge)
     assert emit.events == []
@@ -207,16 +232,16 @@ def test_a_file_delivered_twice_is_the_same_event(aws: Aws) -> None:
     )
     put(aws, "landing/a.csv", b"new bytes")  # new content: a new event
     emit = Recorder()
-    drain(service.Bridge(aws.settings, aws.sqs, emit))
+    drain(make_bridge(aws.settings, aws.sqs, emit))
     ids = [(e["payload"]["key"], e["id"]) for e in emit.events]
-    assert len(ids) == 5
-    assert len(set(ids)) == 3
+    assert len(set(ids)) == 3  # 5 notifications, 3 objects: a.csv twice, big.parquet
     assert len({i for _, i in ids}) == 3
+    assert sum(b["payload"]["notifications"] for b in emit.batches) == 5
 
 
 def test_a_message_stays_in_the_queue_until_the_api_accepted_its_event(aws: Aws) -> None:
     emit = Recorder(fail=1)
-    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    bridge = make_bridge(aws.settings, aws.sqs, emit)
     drain(bridge)  # the test events
     put(aws, "landing/a.csv")
     with pytest.raises(ConnectionError):
@@ -235,7 +260,7 @@ def test_the_loop_survives_errors_and_waits_for_the_api(
     put(aws, "landing/a.csv")
     emit = Recorder(fail=1)
     ready = iter([False, True])
-    bridge = service.Bridge(aws.settings, aws.sqs, emit, api_ready=lambda: next(ready))
+    bridge = make_bridge(aws.settings, aws.sqs, emit, api_ready=lambda: next(ready))
     with caplog.at_level(logging.WARNING, logger="sales_forecast.bridge"):
         bridge.run(threading.Event(), max_polls=6)
     assert [e["payload"]["key"] for e in emit.events] == ["landing/a.csv"]
@@ -247,7 +272,7 @@ def test_the_loop_survives_errors_and_waits_for_the_api(
 def test_receive_errors_do_not_stop_the_loop(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "MIN_BACKOFF_SECONDS", 0.01)
     settings = replace(aws.settings, queue_url=aws.queue + "-missing")
-    bridge = service.Bridge(settings, aws.sqs, Recorder())
+    bridge = make_bridge(settings, aws.sqs, Recorder())
     bridge.run(threading.Event(), max_polls=3)
     assert bridge.counts["failed"] == 3
 
@@ -256,7 +281,7 @@ def test_a_bad_message_is_left_for_the_dead_letter_queue(
     aws: Aws, caplog: pytest.LogCaptureFixture
 ) -> None:
     aws.sqs.send_message(QueueUrl=aws.queue, MessageBody="not json at all")
-    bridge = service.Bridge(aws.settings, aws.sqs, Recorder())
+    bridge = make_bridge(aws.settings, aws.sqs, Recorder())
     with caplog.at_level(logging.ERROR, logger="sales_forecast.bridge"):
         for _ in range(4):
             bridge.poll()
@@ -280,7 +305,7 @@ def test_a_bad_message_goes_to_the_parking_queue_when_there_is_one(
 ) -> None:
     aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=body)
     settings = replace(aws.settings, parking_queue_url=aws.parking)
-    bridge = service.Bridge(settings, aws.sqs, Recorder())
+    bridge = make_bridge(settings, aws.sqs, Recorder())
     drain(bridge)
     assert bridge.counts["parked"] == 1
     assert waiting(aws, aws.queue) == 0
@@ -295,7 +320,7 @@ def test_events_the_api_rejects_are_parked_not_retried(aws: Aws) -> None:
     put(aws, "landing/a.csv")
     emit = Recorder(fail=1, error=RejectedEventsError("422 Unprocessable"))
     settings = replace(aws.settings, parking_queue_url=aws.parking)
-    bridge = service.Bridge(settings, aws.sqs, emit)
+    bridge = make_bridge(settings, aws.sqs, emit)
     drain(bridge)
     assert bridge.counts["parked"] == 1
     assert waiting(aws, aws.queue) == 0
@@ -437,7 +462,7 @@ def test_a_message_with_an_unsafe_value_is_parked_and_emits_nothing(
     body = notification(**values)
     aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=body)
     emit = Recorder()
-    bridge = service.Bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
+    bridge = make_bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
     with caplog.at_level(logging.DEBUG, logger="sales_forecast.bridge"):
         drain(bridge)
     assert emit.events == []
@@ -460,7 +485,7 @@ def test_an_uploaded_key_with_an_interpolation_starts_nothing(
     put(aws, f"landing/{INJECT}/date=2024-05-01/x.parquet")  # S3 itself accepts the key
     put(aws, "landing/date=2024-05-01/fine.parquet")
     emit = Recorder()
-    bridge = service.Bridge(aws.settings, aws.sqs, emit)
+    bridge = make_bridge(aws.settings, aws.sqs, emit)
     with caplog.at_level(logging.INFO, logger="sales_forecast.bridge"):
         for _ in range(4):  # no parking queue: received twice, then to the dead-letter queue
             bridge.poll()
@@ -476,7 +501,7 @@ def test_one_unsafe_record_parks_the_whole_message(aws: Aws) -> None:
     bad = json.loads(notification(key=f"landing/{INJECT}.csv"))["Records"][0]
     aws.sqs.send_message(QueueUrl=aws.queue, MessageBody=json.dumps({"Records": [good, bad]}))
     emit = Recorder()
-    bridge = service.Bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
+    bridge = make_bridge(replace(aws.settings, parking_queue_url=aws.parking), aws.sqs, emit)
     drain(bridge)
     assert emit.events == []
     assert waiting(aws, aws.parking) == 1
@@ -491,3 +516,120 @@ def test_a_valid_record_becomes_an_event_of_checked_values() -> None:
         f"{ETAG}-3",
         10,
     )
+
+
+@dataclass
+class Clock:
+    """The bridge's clock, moved by the test."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Spy:
+    """Passes every call to the real (moto) SQS client and remembers the method names."""
+
+    sqs: Any
+    called: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        self.called.append(name)
+        return getattr(self.sqs, name)
+
+
+def in_flight(aws: Aws) -> int:
+    attrs = aws.sqs.get_queue_attributes(
+        QueueUrl=aws.queue, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+DROP = [f"landing/date=2024-05-{d:02d}/part-{p}.parquet" for d in range(1, 11) for p in range(3)]
+
+
+def test_thirty_files_wait_in_flight_and_leave_as_one_batch(aws: Aws) -> None:
+    settings = replace(aws.settings, visibility_timeout=60)
+    clock, emit = Clock(), Recorder()
+    bridge = make_bridge(settings, aws.sqs, emit, policy=BatchPolicy(10.0), clock=clock)
+    drain(bridge)  # the configuration test events
+    for key in DROP:
+        put(aws, key, key.encode())
+    drain(bridge, polls=10)
+    assert emit.calls == []
+    assert bridge.counts["held"] == 30
+    assert in_flight(aws) == 30  # held, not deleted
+    clock.now += 10
+    bridge.poll()
+    (batch,) = emit.batches
+    assert [o["key"] for o in batch["payload"]["objects"]] == sorted(DROP)
+    assert batch["payload"]["closed_by"] == "debounce"
+    assert len(emit.events) == 30
+    assert waiting(aws, aws.queue) == 0
+
+
+def test_a_restart_posts_the_same_batch_event_again(aws: Aws) -> None:
+    settings = replace(aws.settings, visibility_timeout=60)
+    clock = Clock()
+    first = Recorder(fail=1, accept_then_fail=True)  # accepted, but the answer never came
+    bridge = make_bridge(settings, aws.sqs, first, policy=BatchPolicy(5.0), clock=clock)
+    drain(bridge)
+    for key in DROP[:12]:
+        put(aws, key, key.encode())
+    drain(bridge, polls=4)
+    clock.now += 5
+    with pytest.raises(ConnectionError):
+        bridge.poll()
+    bridge.release()  # shutdown: the messages go back to the queue at once
+    again = Recorder()
+    restarted = make_bridge(settings, aws.sqs, again, policy=BatchPolicy(5.0), clock=clock)
+    drain(restarted, polls=4)
+    assert again.calls == []  # a new quiet period from the redelivery
+    clock.now += 5
+    restarted.poll()
+    assert [b["id"] for b in again.batches] == [b["id"] for b in first.batches]
+    assert waiting(aws, aws.queue) == 0
+
+
+def test_with_a_completion_marker_files_wait_for_it(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = replace(aws.settings, visibility_timeout=60)
+    clock, emit = Clock(), Recorder()
+    policy = BatchPolicy(debounce_seconds=0.0, marker="_SUCCESS")
+    bridge = make_bridge(settings, aws.sqs, emit, policy=policy, clock=clock)
+    drain(bridge)
+    with caplog.at_level(logging.INFO, logger="sales_forecast.bridge"):
+        for key in DROP[:3]:
+            put(aws, key)
+        put(aws, "archive/_SUCCESS")  # not under the landing prefix: ignored
+        drain(bridge)
+        clock.now += 600
+        drain(bridge)
+        assert emit.calls == []
+        put(aws, "landing/date=2024-05-01/_SUCCESS")
+        drain(bridge)
+    (batch,) = emit.batches
+    assert batch["payload"]["closed_by"] == "marker"
+    assert len(batch["payload"]["objects"]) == 3
+    assert "marker s3://sales-landing/landing/date=2024-05-01/_SUCCESS" in caplog.text
+    assert "ignored s3://sales-landing/archive/_SUCCESS" in caplog.text
+    assert waiting(aws, aws.queue) == 0
+
+
+def test_held_messages_stay_in_flight_while_their_batch_is_open(aws: Aws) -> None:
+    settings = replace(aws.settings, visibility_timeout=30)
+    clock, spy = Clock(), Spy(aws.sqs)
+    bridge = service.Bridge(settings, spy, Recorder(), policy=BatchPolicy(300.0), clock=clock)
+    drain(bridge)
+    put(aws, "landing/a.csv")
+    drain(bridge)
+    clock.now += 10
+    bridge.poll()
+    assert "change_message_visibility_batch" not in spy.called
+    clock.now += 10  # within half a timeout of reappearing
+    bridge.poll()
+    assert spy.called.count("change_message_visibility_batch") == 1
+    assert in_flight(aws) == 1
