@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows import plan as mapping
+from flows import runner
 from flows.events import trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
@@ -29,7 +30,6 @@ from tasks.stages import (
     ingest_task,
     no_clean_rows_task,
     prepare_aus_retail_task,
-    train_task,
 )
 
 MAX_PROMOTION_ATTEMPTS = 3  # re-evaluate when another run moved the champion meanwhile
@@ -107,10 +107,11 @@ def sales_forecast(
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
-    model = steps.run(train_task, frame=frame, spec=spec, params=chain.train)
-    backtest = steps.run(
-        evaluate_task, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
-    )
+    with runner.session(cfg.runner) as dask:  # None unless runner=dask
+        model = runner.train(steps, dask, cfg.runner, frame=frame, spec=spec, params=chain.train)
+        backtest = runner.evaluate(
+            steps, dask, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
+        )
     forecasts = steps.run(
         forecast_task,
         model=model,

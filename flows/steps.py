@@ -31,14 +31,19 @@ class Steps:
             "refresh_cache": refresh,
         }
 
+    def configured(self, stage: Task[P, R]) -> Task[P, R]:
+        """``stage`` with this run's result storage and cache refresh (if it caches)."""
+        return stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
+
+    def record(self, name: str, state: str, start: float) -> None:
+        """Record a step that ran elsewhere (e.g. as tasks on a cluster) since ``start``."""
+        seconds = round(time.perf_counter() - start, 3)
+        self.records[name] = {"state": state, "seconds": seconds}
+        get_run_logger().info("step %s: %s in %.2f s", name, state, seconds)
+
     def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``stage`` and return its result, raising if it failed."""
         start = time.perf_counter()
-        configured = (
-            stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
-        )
-        state = configured(*args, return_state=True, **kwargs)
-        seconds = round(time.perf_counter() - start, 3)
-        self.records[stage.name] = {"state": state.name, "seconds": seconds}
-        get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
+        state = self.configured(stage)(*args, return_state=True, **kwargs)
+        self.record(stage.name, str(state.name), start)
         return state.result()

@@ -8,6 +8,7 @@ exponential backoff and jitter, and fail at once on everything else.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -18,12 +19,22 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
 from tasks import chain, storage
-from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer, UntrustedRecordError
+from tasks.caching import (
+    INGEST_CACHE,
+    SETTINGS_INPUT,
+    STAGE_CACHE,
+    BundleSerializer,
+    CodeVersion,
+    ContentInputs,
+    UntrustedRecordError,
+)
 from tasks.data import clean as cleaning
 from tasks.data.aggregate import PanelParams, PanelResult
 from tasks.data.clean import CleanParams, CleanResult
 from tasks.data.ingest import RawSource, SourceParams
 from tasks.data.sources import datasets, generate
+from tasks.model import backtest as backtesting
+from tasks.model import distributed
 from tasks.model.backtest import BacktestParams, BacktestResult
 from tasks.model.features import FeatureSpec
 from tasks.model.forecast import ForecastParams
@@ -240,3 +251,45 @@ def forecast_task(
         out["forecast"].sum(),
     )
     return out
+
+
+@task(name="backtest-window", **CACHED)
+def backtest_window_task(
+    *,
+    panel: pl.DataFrame,
+    origin: dt.date,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> pl.DataFrame:
+    """One backtest window (train before ``origin``, forecast, baselines): runs on any worker."""
+    start = time.perf_counter()
+    rows = backtesting.window_predictions(panel, origin, spec, params, train)
+    get_run_logger().info(
+        "backtest window %s: %d rows in %.1fs", origin, rows.height, time.perf_counter() - start
+    )
+    return rows
+
+
+@task(
+    name="train-distributed",
+    cache_policy=ContentInputs(exclude=[SETTINGS_INPUT, "scheduler"]) + CodeVersion(),
+    persist_result=True,
+    result_serializer=RESULTS,
+)
+def train_distributed_task(
+    *, frame: pl.DataFrame, spec: FeatureSpec, params: TrainParams, scheduler: str
+) -> TrainedModel:
+    """The final model with ``lightgbm.dask`` across the workers of the Dask ``scheduler``."""
+    from distributed import Client  # noqa: PLC0415  (only a distributed run needs it)
+
+    start = time.perf_counter()
+    with Client(scheduler) as client:  # type: ignore[no-untyped-call]
+        model = distributed.train_model_dask(frame, spec, params, client)
+    get_run_logger().info(
+        "train (lightgbm.dask): %d rows, %d rounds in %.1fs",
+        model.training_rows,
+        params.num_boost_round,
+        time.perf_counter() - start,
+    )
+    return model

@@ -139,23 +139,32 @@ def backtest_window(
     )
 
 
-def backtest(
-    panel: pl.DataFrame,
-    spec: FeatureSpec,
-    params: BacktestParams,
-    train: TrainParams,
-) -> BacktestResult:
-    """Rolling-origin backtest; metrics overall, per horizon step, per segment and per window."""
+def window_origins(panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams) -> list[dt.date]:
+    """First period of each backtest window of ``panel`` (checks ``segment_by`` first)."""
     if params.segment_by not in panel.columns:
         raise ValueError(
             f"evaluation.segment_by={params.segment_by!r} is not a panel column ({panel.columns})"
         )
     dates = panel["date"].unique().sort().to_list()
-    starts = origins(dates, params.horizon, params.windows, spec.lookback + 1)
-    features = build_features(panel, spec)
-    predictions = pl.concat(
-        [backtest_window(panel, features, o, spec, params, train) for o in starts]
-    ).sort(["origin", *spec.series_keys, "date"])
+    return origins(dates, params.horizon, params.windows, spec.lookback + 1)
+
+
+def window_predictions(
+    panel: pl.DataFrame,
+    origin: dt.date,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> pl.DataFrame:
+    """One backtest window on its own (features built here): a unit of parallel work."""
+    return backtest_window(panel, build_features(panel, spec), origin, spec, params, train)
+
+
+def score(
+    windows: list[pl.DataFrame], starts: list[dt.date], spec: FeatureSpec, params: BacktestParams
+) -> BacktestResult:
+    """Metrics overall, per horizon step, per segment and per window of the windows' rows."""
+    predictions = pl.concat(windows).sort(["origin", *spec.series_keys, "date"])
     metrics = {
         "backtest": score_methods(predictions),
         "per_horizon": score_by(predictions, "step"),
@@ -170,3 +179,16 @@ def backtest(
         },
     }
     return BacktestResult(predictions=predictions, metrics=metrics)
+
+
+def backtest(
+    panel: pl.DataFrame,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> BacktestResult:
+    """Rolling-origin backtest; metrics overall, per horizon step, per segment and per window."""
+    starts = window_origins(panel, spec, params)
+    features = build_features(panel, spec)
+    windows = [backtest_window(panel, features, o, spec, params, train) for o in starts]
+    return score(windows, starts, spec, params)

@@ -1,0 +1,143 @@
+"""Where the heavy steps run (``runner``): in the flow's process, or on a Dask cluster.
+
+``runner=local`` (the default) runs train and evaluate as ordinary steps. ``runner=dask``
+opens prefect-dask's :class:`~prefect_dask.DaskTaskRunner` for the run: on the scheduler at
+``runner.address``, else on a cluster it creates (a ``distributed.LocalCluster`` of
+``runner.n_workers`` processes, or with ``runner.cluster=kubernetes`` a dask-kubernetes
+operator ``KubeCluster``) and closes after the run. The backtest windows then run as
+parallel ``backtest-window`` tasks on the workers and are scored in the flow; with
+``runner.distributed_training`` the final model is trained with ``lightgbm.dask`` across
+the workers. Window results equal the in-process backtest's (same code, same seeds).
+"""
+
+# ruff: noqa: PLC0415  (prefect-dask and distributed are imported only when runner=dask)
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+
+from flows.config import KubernetesClusterConfig, RunnerConfig
+from flows.steps import Steps
+from tasks.model import backtest as backtesting
+from tasks.model.backtest import BacktestParams, BacktestResult
+from tasks.model.features import FeatureSpec
+from tasks.model.train import TrainedModel, TrainParams
+from tasks.stages import backtest_window_task, evaluate_task, train_distributed_task, train_task
+
+
+def local_cluster_kwargs(rc: RunnerConfig) -> dict[str, Any]:
+    """A LocalCluster of worker processes on 127.0.0.1, no dashboard."""
+    return {
+        "n_workers": rc.n_workers,
+        "threads_per_worker": rc.threads_per_worker,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+    }
+
+
+def kube_cluster_kwargs(k: KubernetesClusterConfig) -> dict[str, Any]:
+    """dask-kubernetes' operator ``KubeCluster``: a DaskCluster resource, workers sized by config.
+
+    Requests equal limits (Guaranteed QoS), so a worker is neither throttled below its
+    LightGBM threads nor evicted first under memory pressure.
+    """
+    from dask_kubernetes.operator import make_cluster_spec
+
+    worker = {"cpu": k.worker_cpu, "memory": k.worker_memory}
+    spec = make_cluster_spec(
+        name=k.name,
+        image=k.image,
+        n_workers=k.n_workers,
+        resources={"requests": worker, "limits": worker},
+    )
+    scheduler = {"cpu": k.scheduler_cpu, "memory": k.scheduler_memory}
+    container = spec["spec"]["scheduler"]["spec"]["containers"][0]
+    container["resources"] = {"requests": scheduler, "limits": scheduler}
+    if k.service_account:
+        for role in ("scheduler", "worker"):
+            spec["spec"][role]["spec"]["serviceAccountName"] = k.service_account
+    return {"custom_cluster_spec": spec, "namespace": k.namespace, "shutdown_on_close": True}
+
+
+def task_runner(rc: RunnerConfig) -> Any:
+    """prefect-dask's task runner for ``runner`` (joins ``address`` or creates a cluster)."""
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if rc.address:
+        return DaskTaskRunner(address=rc.address)
+    if rc.cluster == "kubernetes":
+        return DaskTaskRunner(
+            cluster_class="dask_kubernetes.operator.KubeCluster",
+            cluster_kwargs=kube_cluster_kwargs(rc.kubernetes),
+        )
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_kwargs(rc)
+    )
+
+
+@contextmanager
+def session(rc: RunnerConfig) -> Iterator[Any]:
+    """The open task runner for ``runner=dask`` (closed, with its cluster, on exit), else None."""
+    if rc.name != "dask":
+        yield None
+        return
+    with task_runner(rc) as runner:
+        yield runner
+
+
+def train(
+    steps: Steps,
+    runner: Any,
+    rc: RunnerConfig,
+    *,
+    frame: pl.DataFrame,
+    spec: FeatureSpec,
+    params: TrainParams,
+) -> TrainedModel:
+    """The final model: in process, or with ``lightgbm.dask`` when ``distributed_training``."""
+    if runner is None or not rc.distributed_training:
+        return steps.run(train_task, frame=frame, spec=spec, params=params)
+    address = runner.client.scheduler.address
+    return steps.run(
+        train_distributed_task, frame=frame, spec=spec, params=params, scheduler=address
+    )
+
+
+def evaluate(
+    steps: Steps,
+    runner: Any,
+    *,
+    panel: pl.DataFrame,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> BacktestResult:
+    """The backtest: one step in process, or one task per window on the Dask workers."""
+    if runner is None:
+        return steps.run(evaluate_task, panel=panel, spec=spec, params=params, train=train)
+    start = time.perf_counter()
+    starts = backtesting.window_origins(panel, spec, params)
+    window = steps.configured(backtest_window_task)
+    futures = [
+        runner.submit(
+            window,
+            parameters={
+                "panel": panel,
+                "origin": o,
+                "spec": spec,
+                "params": params,
+                "train": train,
+            },
+        )
+        for o in starts
+    ]
+    parts = [f.result() for f in futures]
+    result = backtesting.score(parts, starts, spec, params)
+    steps.record(evaluate_task.name, "Completed", start)
+    return result
