@@ -14,7 +14,7 @@ from tasks.errors import DataError
 from tasks.model.features import TARGET, FeatureSpec, build_features
 from tasks.model.forecast import recursive_forecast
 from tasks.model.metrics import score_by, score_methods
-from tasks.model.train import TrainParams, train_model
+from tasks.model.train import TrainParams, train_model, training_rows
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def backtest_window(
     future = window.select(*keys, "date", "promo").with_columns(
         pl.col("date").rank("dense").cast(pl.Int32).alias("step")
     )
-    model = train_model(features.filter(pl.col("date") < origin), spec, train)
+    model = train_model(training_rows(features, spec.normalize, before=origin), spec, train)
     preds = recursive_forecast(model, history, future.drop("step"), spec)
     rows = future.join(
         window.select(*keys, "date", pl.col(TARGET).alias("actual")), on=[*keys, "date"]
