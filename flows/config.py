@@ -278,7 +278,11 @@ class KubernetesClusterConfig:
     worker_memory: str = "16Gi"
     scheduler_cpu: str = "1"
     scheduler_memory: str = "2Gi"
-    service_account: str | None = None
+    service_account: str | None = "sales-forecast-dask"
+    # Secrets the workers read their environment from (names only: created out of band)
+    secrets: list[str] = field(
+        default_factory=lambda: ["sales-forecast-aws", "sales-forecast-cache-key"]
+    )
 
 
 @dataclass

@@ -14,6 +14,7 @@ the workers. Window results equal the in-process backtest's (same code, same see
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,28 +42,57 @@ def local_cluster_kwargs(rc: RunnerConfig) -> dict[str, Any]:
     }
 
 
-def kube_cluster_kwargs(k: KubernetesClusterConfig) -> dict[str, Any]:
-    """dask-kubernetes' operator ``KubeCluster``: a DaskCluster resource, workers sized by config.
+# Passed from the flow run's environment to the Dask pods: where the Prefect API is (the
+# window tasks report to it) and where data and the task cache live. Never secrets: those
+# come from ``runner.kubernetes.secrets`` (envFrom).
+FORWARDED_ENV = (
+    "PREFECT_API_URL",
+    "SALES_INPUT_PATH",
+    "SALES_OUTPUT_PATH",
+    "SALES_CACHE_KEY_BLOCK",
+    "OMP_WAIT_POLICY",
+)
 
-    Requests equal limits (Guaranteed QoS), so a worker is neither throttled below its
-    LightGBM threads nor evicted first under memory pressure.
+
+def dask_cluster_spec(k: KubernetesClusterConfig, env: dict[str, str]) -> dict[str, Any]:
+    """The ``DaskCluster`` resource (dask-kubernetes operator) for ``runner.kubernetes``.
+
+    Worker requests equal limits (Guaranteed QoS): a worker is neither throttled below its
+    LightGBM threads nor the first evicted under memory pressure. Pods run as non-root with
+    the image's user, like the flow-run Job.
     """
     from dask_kubernetes.operator import make_cluster_spec
 
     worker = {"cpu": k.worker_cpu, "memory": k.worker_memory}
-    spec = make_cluster_spec(
-        name=k.name,
-        image=k.image,
-        n_workers=k.n_workers,
-        resources={"requests": worker, "limits": worker},
+    spec: dict[str, Any] = make_cluster_spec(
+        name=k.name, image=k.image, n_workers=k.n_workers, env={**env, "OMP_WAIT_POLICY": "PASSIVE"}
     )
     scheduler = {"cpu": k.scheduler_cpu, "memory": k.scheduler_memory}
-    container = spec["spec"]["scheduler"]["spec"]["containers"][0]
-    container["resources"] = {"requests": scheduler, "limits": scheduler}
-    if k.service_account:
-        for role in ("scheduler", "worker"):
-            spec["spec"][role]["spec"]["serviceAccountName"] = k.service_account
-    return {"custom_cluster_spec": spec, "namespace": k.namespace, "shutdown_on_close": True}
+    for role, resources in (("worker", worker), ("scheduler", scheduler)):
+        pod = spec["spec"][role]["spec"]
+        pod["securityContext"] = {
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        if k.service_account:
+            pod["serviceAccountName"] = k.service_account
+        (container,) = pod["containers"]
+        container["resources"] = {"requests": resources, "limits": resources}
+        container["imagePullPolicy"] = "IfNotPresent"
+        container["securityContext"] = {"allowPrivilegeEscalation": False}
+        container["envFrom"] = [{"secretRef": {"name": n, "optional": True}} for n in k.secrets]
+    return spec
+
+
+def kube_cluster_kwargs(k: KubernetesClusterConfig) -> dict[str, Any]:
+    """``KubeCluster`` arguments: the resource above, in ``runner.kubernetes.namespace``,
+    deleted when the flow run closes the task runner."""
+    env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+    return {
+        "custom_cluster_spec": dask_cluster_spec(k, env),
+        "namespace": k.namespace,
+        "shutdown_on_close": True,
+    }
 
 
 def task_runner(rc: RunnerConfig) -> Any:
