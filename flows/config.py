@@ -1,7 +1,9 @@
 """Structured config for the pipeline: one dataclass per Hydra group, composed from ``conf/``.
 
-Priority, highest first: CLI override → environment variable (``${oc.env:...}`` in YAML)
-→ YAML option → dataclass default. Secrets never live here.
+Every default lives here, once: a YAML option in ``conf/`` lists only what it changes
+(``conf/data/aus_retail.yaml``) or what it reads from the environment. Priority, highest
+first: CLI override → environment variable (``${oc.env:...}`` in YAML) → YAML option →
+dataclass default. Secrets never live here.
 """
 
 from __future__ import annotations
@@ -23,54 +25,48 @@ from tasks.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
 BUILTIN_DATASETS = (None, "synthetic", "aus_retail")
+# Keys this code no longer has; a stored config (a champion's config.yaml) may still hold them.
+RETIRED_KEYS = ("model.name", "monitoring.alerts.notify_block")
+_GEN = GeneratorSpec()  # the generator's defaults are its own (``python -m tasks.generate``)
+_RATES = _GEN.defects
 
 
 @dataclass
 class DefectRatesConfig:
     """Rates of each defect the synthetic generator injects (fractions of rows)."""
 
-    null_revenue: float = 0.004
-    negative_revenue: float = 0.003
-    duplicate: float = 0.003
-    bad_date: float = 0.002
-    unknown_category: float = 0.002
-    late: float = 0.01
+    null_revenue: float = _RATES.null_revenue
+    negative_revenue: float = _RATES.negative_revenue
+    duplicate: float = _RATES.duplicate
+    bad_date: float = _RATES.bad_date
+    unknown_category: float = _RATES.unknown_category
+    late: float = _RATES.late
 
 
 @dataclass
 class GeneratorConfig:
-    """Synthetic data generator settings (used when ``data.builtin`` is ``synthetic``)."""
+    """Synthetic data generator settings (``data.builtin=synthetic``); defaults: GeneratorSpec."""
 
-    seed: int = 42
-    start: str = "2023-01-01"
-    days: int = 730
-    regions: list[str] = field(default_factory=lambda: ["north", "south", "east", "west"])
-    product_types: list[str] = field(
-        default_factory=lambda: [
-            "grocery",
-            "electronics",
-            "clothing",
-            "home",
-            "toys",
-            "sports",
-        ]
-    )
-    stores_per_region: int = 3
-    transactions_per_day: float = 3.0
-    promo_rate: float = 0.08
-    promo_lift: float = 0.35
-    late_max_days: int = 7
-    holiday_country: str = "US"
-    file_format: str = "parquet"
+    seed: int = _GEN.seed
+    start: str = _GEN.start
+    days: int = _GEN.days
+    regions: list[str] = field(default_factory=lambda: list(_GEN.regions))
+    product_types: list[str] = field(default_factory=lambda: list(_GEN.product_types))
+    stores_per_region: int = _GEN.stores_per_region
+    transactions_per_day: float = _GEN.transactions_per_day
+    promo_rate: float = _GEN.promo_rate
+    promo_lift: float = _GEN.promo_lift
+    late_max_days: int = _GEN.late_max_days
+    holiday_country: str = _GEN.holiday_country
+    file_format: str = _GEN.file_format
     defects: DefectRatesConfig = field(default_factory=DefectRatesConfig)
 
     def to_spec(self) -> GeneratorSpec:
         """The generator's own spec (its checks: :meth:`GeneratorSpec.validate`)."""
         values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(GeneratorSpec)}
         values["regions"], values["product_types"] = tuple(self.regions), tuple(self.product_types)
-        values["defects"] = DefectRates(
-            **{f.name: getattr(self.defects, f.name) for f in fields(DefectRates)}
-        )
+        rates = {f.name: getattr(self.defects, f.name) for f in fields(DefectRates)}
+        values["defects"] = DefectRates(**rates)
         return GeneratorSpec(**values)
 
 
@@ -80,13 +76,13 @@ class DataConfig:
 
     name: str = MISSING
     input_path: str = MISSING
-    output_path: str = "outputs"
-    file_format: str = "auto"
-    frequency: str = "1d"
+    output_path: str = "${oc.env:SALES_OUTPUT_PATH,outputs}"
+    file_format: str = "auto"  # auto, parquet or csv
+    frequency: str = "1d"  # 1d, 1w or 1mo
     series_keys: list[str] = field(default_factory=lambda: ["region", "product_type"])
-    allowed_categories: dict[str, list[str]] = field(default_factory=dict)
-    late_tolerance_days: int = 1
-    builtin: str | None = None
+    allowed_categories: dict[str, list[str]] = field(default_factory=dict)  # {} = any value
+    late_tolerance_days: int = 1  # rows arriving later than this after their date count as late
+    builtin: str | None = None  # synthetic or aus_retail: a bundled data set, prepared on first use
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
@@ -95,14 +91,16 @@ class PreprocessingConfig:
     """Cleaning rules and panel construction."""
 
     min_revenue: float = 0.0
-    repair_revenue: bool = True
-    missing_periods: str = "zero"
-    drop_incomplete_periods: bool = True
+    repair_revenue: bool = True  # null revenue = units x unit_price where both are known
+    missing_periods: str = "zero"  # a period without sales rows: zero sales, or "null" (unknown)
+    drop_incomplete_periods: bool = True  # partly covered periods at either end are dropped
 
 
 @dataclass
 class FeaturesConfig:
-    """Lags and windows in periods (``null``: per-frequency default), calendar, categoricals."""
+    """Lags and windows in periods of ``data.frequency`` (``null``: the frequency's default,
+    1d: lags [1, 7, 14, 28], windows [7, 28]; 1w: [1, 2, 4, 52], [4, 13]; 1mo: [1, 2, 3, 12],
+    [3, 12]), calendar, holidays, promotions and categoricals."""
 
     lags: list[int] | None = None
     window_sizes: list[int] | None = None
@@ -110,7 +108,7 @@ class FeaturesConfig:
     calendar: bool = True
     holiday_country: str | None = "US"
     use_promo: bool = True
-    normalize: bool = True
+    normalize: bool = True  # learn in units of each series' recent level (longest window's mean)
 
 
 @dataclass
@@ -132,43 +130,43 @@ class LightGBMHyperparameters:
 
 @dataclass
 class ModelConfig:
-    """The forecasting model."""
+    """The forecasting model (LightGBM) and the registry line it is registered under."""
 
-    name: str = "lightgbm"
-    model_name: str = "sales-forecast"
+    model_name: str = "sales-forecast-${data.name}"  # one registry line per data set
     num_boost_round: int = 300
     hyperparameters: LightGBMHyperparameters = field(default_factory=LightGBMHyperparameters)
 
 
 @dataclass
 class EvaluationConfig:
-    """Rolling-origin backtest, baselines and the promotion gate."""
+    """Rolling-origin backtest (``backtest_windows`` windows of ``forecast.horizon`` periods),
+    baselines and the promotion gate."""
 
     backtest_windows: int = 3
-    season_length: int | None = None
-    moving_average_window: int | None = None
+    season_length: int | None = None  # null: 7 (1d), 52 (1w), 12 (1mo)
+    moving_average_window: int | None = None  # null: the season length
     segment_by: str = "product_type"
-    min_improvement: float = 0.0
-    max_regression: float = 0.05
+    min_improvement: float = 0.0  # model WAPE must beat seasonal naive by this fraction
+    max_regression: float = 0.05  # ... and be at most this fraction worse than the champion's
 
 
 @dataclass
 class ForecastConfig:
     """What to forecast."""
 
-    horizon: int | None = None
-    promo_plan_path: str | None = None
+    horizon: int | None = None  # null: 28 (1d), 13 (1w), 6 (1mo) periods
+    promo_plan_path: str | None = None  # parquet/CSV of planned promotions: keys, date, promo
 
 
 @dataclass
 class OutputConfig:
-    """Where task results are cached and how runs are written."""
+    """Where task results are cached, how tasks retry, and the run report."""
 
     cache: bool = True
     result_storage: str = "${data.output_path}/cache"
     cache_key_block: str | None = None  # Secret block with the cache's HMAC key (a name only)
-    task_retries: int = 3
-    task_retry_delay_seconds: float = 2.0
+    task_retries: int = 3  # I/O tasks retry transient failures this often ...
+    task_retry_delay_seconds: float = 2.0  # ... after this, doubling each time (2, 4, 8 s)
     report_top_n: int = 3  # series plotted in report.html, by total revenue
     report_series: dict[str, str] | None = None  # one more, always plotted: {region: north, ...}
 
@@ -194,33 +192,45 @@ class ThresholdConfig:
 class QualityThresholdsConfig:
     """Data-quality checks: rates are fractions of raw rows, counts are plain numbers."""
 
+    # quarantined / rows in
     quarantine_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.05, 0.20))
+    # per required column
     null_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.02, 0.10))
+    # exact duplicate rows / rows in
     duplicate_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.02, 0.10))
+    # rows arriving late
     late_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.05, None))
+    # 1 - rows in / trailing median
     volume_drop: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.20, 0.50))
+    # rows in / trailing median - 1
     volume_rise: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(1.00, None))
+    # series of the last run gone
     vanished_series_rate: ThresholdConfig = field(
         default_factory=lambda: ThresholdConfig(0.0, 0.25)
     )
+    # series not seen in the previous run
     new_series: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    # new values of the series keys
     new_categories: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    # periods in the span with no data
     coverage_gaps: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.0, None))
+    # panel periods filled in
     filled_rate: ThresholdConfig = field(default_factory=lambda: ThresholdConfig(0.10, 0.50))
 
 
 @dataclass
 class DriftConfig:
-    """Population stability index of features and target against the champion's profile."""
+    """Population stability index of features and target against the champion's profile:
+    below ``warn`` stable, above ``alert`` a major shift (emits the drift alert)."""
 
-    bins: int = 10
+    bins: int = 10  # quantile bins of each numeric feature in the reference profile
     warn: float = 0.1
     alert: float = 0.25
-    epsilon: float = 1e-4
-    window_periods: int | None = None
+    epsilon: float = 1e-4  # floor for empty bins
+    window_periods: int | None = None  # latest periods compared; null: 56 (1d), 13 (1w), 6 (1mo)
     segment_by: list[str] = field(default_factory=lambda: ["product_type"])
-    min_rows: int = 200
-    alert_on_segments: bool = False
+    min_rows: int = 200  # a frame or segment with fewer current rows is not judged
+    alert_on_segments: bool = False  # true: a segment's alert alone raises the drift alert
     exclude_columns: list[str] = field(
         default_factory=lambda: [
             "day_of_week",
@@ -237,20 +247,20 @@ class DriftConfig:
 class AccuracyConfig:
     """Realised accuracy of published forecasts against the actuals that have arrived since."""
 
-    margin: float = 0.25
-    min_points: int = 50
-    recent_runs: int = 7
-    max_forecast_age_days: int = 120
+    margin: float = 0.25  # realised WAPE > backtest WAPE x (1 + margin): degraded
+    min_points: int = 50  # realised (forecast, actual) pairs needed before judging
+    recent_runs: int = 7  # realised WAPE of the forecasts of the latest runs is judged
+    max_forecast_age_days: int = 120  # serving forecasts older than this are not re-read
     segment_by: str = "product_type"
 
 
 @dataclass
 class AlertsConfig:
-    """Prefect events for breaches; the notification block is named by env, never a secret."""
+    """Prefect events for breaches (``<prefix>.quality.breach``, ``.drift.alert``, ...); who
+    is notified is set with the automations (``make automations``), not here."""
 
     enabled: bool = True
     event_prefix: str = "sales-forecast"
-    notify_block: str | None = None
 
 
 @dataclass
@@ -258,7 +268,7 @@ class MonitoringConfig:
     """Data quality, drift, realised accuracy and alerts (``conf/monitoring``)."""
 
     enabled: bool = True
-    trailing_runs: int = 7
+    trailing_runs: int = 7  # volume is compared with the median of this many runs
     history_path: str = "${data.output_path}/monitoring/${model.model_name}"
     quality: QualityThresholdsConfig = field(default_factory=QualityThresholdsConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
@@ -279,8 +289,9 @@ class KubernetesClusterConfig:
     scheduler_cpu: str = "1"
     scheduler_memory: str = "2Gi"
     service_account: str | None = "sales-forecast-dask"
-    # Secrets the workers read their environment from (names only: created out of band)
-    secrets: list[str] = field(
+    # Kubernetes Secret objects the pods read their environment from (names only; created
+    # out of band, like the flow-run Job's)
+    env_from: list[str] = field(
         default_factory=lambda: ["sales-forecast-aws", "sales-forecast-cache-key"]
     )
 
@@ -369,10 +380,16 @@ def from_resolved_yaml(text: str, where: str) -> AppConfig:
     Keys this code no longer knows are an error naming ``where`` the text came from, and so
     is any ``${...}``: a resolved config has none, and resolving one from a stored file
     would let whoever wrote it read this process's environment (``oc.env``). Extra LightGBM
-    parameters under ``model.hyperparameters`` (added with ``+``) are kept.
+    parameters under ``model.hyperparameters`` (added with ``+``) are kept; keys this code
+    retired (:data:`RETIRED_KEYS`), which older runs wrote, are dropped.
     """
     try:
         loaded = OmegaConf.create(text)
+        for key in RETIRED_KEYS:
+            parent, _, leaf = key.rpartition(".")
+            section = OmegaConf.select(loaded, parent)
+            if isinstance(section, DictConfig) and leaf in section:
+                section.pop(leaf)
         interpolated = interpolation_in(loaded)
         if interpolated is None:
             base = OmegaConf.structured(AppConfig)

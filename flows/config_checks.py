@@ -254,7 +254,6 @@ def _features_and_model(c: _Checks, cfg: AppConfig) -> None:
         "must be a country code the holidays package knows (or null: no holiday features)",
         "US",
     )
-    c.one_of("model.name", m.name, ("lightgbm",))
     default_name = f"sales-forecast-{cfg.data.name}"
     c.name("model.model_name", m.model_name, default_name if _safe(default_name) else "sales")
     c.integer("model.num_boost_round", m.num_boost_round, 1, 300)
@@ -367,13 +366,6 @@ def _monitoring(c: _Checks, cfg: AppConfig) -> None:
     c.integer("monitoring.accuracy.recent_runs", a.recent_runs, 1, 7)
     c.integer("monitoring.accuracy.max_forecast_age_days", a.max_forecast_age_days, 1, 120)
     c.name("monitoring.alerts.event_prefix", mon.alerts.event_prefix, "sales-forecast")
-    c.pattern(
-        "monitoring.alerts.notify_block",
-        mon.alerts.notify_block,
-        r"^[^/\s]+/\S.*$",
-        "must be '<block-type-slug>/<block-name>' (or null)",
-        "slack-webhook/sales-alerts",
-    )
 
 
 def _safe(name: object) -> bool:

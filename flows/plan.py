@@ -26,6 +26,7 @@ from tasks.model.train import TrainParams
 from tasks.monitoring.drift import DriftParams, window_periods
 from tasks.monitoring.quality import Limit, QualityParams
 from tasks.monitoring.realised import AccuracyParams
+from tasks.stages import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ def chain_params(cfg: AppConfig) -> ChainParams:
 def for_champion(params: ChainParams, champion: AppConfig) -> ChainParams:
     """This run's chain with the champion's model: its features and training settings."""
     return replace(params, features=feature_spec(champion), train=train_params(champion))
+
+
+def retry_policy(cfg: AppConfig) -> RetryPolicy:
+    """How I/O tasks retry transient failures (``output.task_retries``, ``..._delay_seconds``)."""
+    return RetryPolicy(cfg.output.task_retries, cfg.output.task_retry_delay_seconds)
 
 
 def preparation(cfg: AppConfig) -> Preparation | None:

@@ -44,7 +44,7 @@ def local_cluster_kwargs(rc: RunnerConfig) -> dict[str, Any]:
 
 # Passed from the flow run's environment to the Dask pods: where the Prefect API is (the
 # window tasks report to it) and where data and the task cache live. Never secrets: those
-# come from ``runner.kubernetes.secrets`` (envFrom).
+# come from ``runner.kubernetes.env_from`` (envFrom).
 FORWARDED_ENV = (
     "PREFECT_API_URL",
     "SALES_INPUT_PATH",
@@ -80,7 +80,7 @@ def dask_cluster_spec(k: KubernetesClusterConfig, env: dict[str, str]) -> dict[s
         container["resources"] = {"requests": resources, "limits": resources}
         container["imagePullPolicy"] = "IfNotPresent"
         container["securityContext"] = {"allowPrivilegeEscalation": False}
-        container["envFrom"] = [{"secretRef": {"name": n, "optional": True}} for n in k.secrets]
+        container["envFrom"] = [{"secretRef": {"name": n, "optional": True}} for n in k.env_from]
     return spec
 
 
@@ -153,7 +153,7 @@ def evaluate(
         return steps.run(evaluate_task, panel=panel, spec=spec, params=params, train=train)
     start = time.perf_counter()
     starts = backtesting.window_origins(panel, spec, params)
-    window = steps.configured(backtest_window_task)
+    window = steps.configure(backtest_window_task)
     futures = [
         runner.submit(
             window,

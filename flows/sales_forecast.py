@@ -77,6 +77,7 @@ def sales_forecast(
         refresh=not cfg.output.cache,
         settings=store,
         key_block=cfg.output.cache_key_block,
+        retries=mapping.retry_policy(cfg),
     )
     chain = mapping.chain_params(cfg)
     spec = chain.features

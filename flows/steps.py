@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import storage
 from tasks.caching import result_storage
+from tasks.stages import RetryPolicy, with_retries
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,16 +25,15 @@ class Steps:
         refresh: bool,
         settings: storage.StorageSettings | None = None,
         key_block: str | None = None,
+        *,
+        retries: RetryPolicy,
     ) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+        self.retries = retries
         self._options: dict[str, Any] = {
             "result_storage": result_storage(storage_path, settings, key_block),
             "refresh_cache": refresh,
         }
-
-    def configured(self, stage: Task[P, R]) -> Task[P, R]:
-        """``stage`` with this run's result storage and cache refresh (if it caches)."""
-        return stage.with_options(**self._options) if stage.cache_policy is not NO_CACHE else stage
 
     def record(self, name: str, state: str, start: float) -> None:
         """Record a step that ran elsewhere (e.g. as tasks on a cluster) since ``start``."""
@@ -44,6 +44,13 @@ class Steps:
     def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``stage`` and return its result, raising if it failed."""
         start = time.perf_counter()
-        state = self.configured(stage)(*args, return_state=True, **kwargs)
+        state = self.configure(stage)(*args, return_state=True, **kwargs)
         self.record(stage.name, str(state.name), start)
         return state.result()
+
+    def configure(self, stage: Task[P, R]) -> Task[P, R]:
+        """``stage`` with this run's retries (I/O tasks) and result storage (cached tasks)."""
+        configured = with_retries(stage, self.retries)
+        if configured.cache_policy is NO_CACHE:
+            return configured
+        return configured.with_options(**self._options)

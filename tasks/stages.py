@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from prefect import Task, get_run_logger, task
@@ -41,6 +42,8 @@ from tasks.model.forecast import ForecastParams
 from tasks.model.train import TrainedModel, TrainParams
 
 RESULTS = BundleSerializer()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
@@ -62,12 +65,31 @@ def is_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> boo
     return False
 
 
-IO_RETRY: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": is_transient,
-}
+# What an I/O task retries; how often and after how long comes from the config
+# (output.task_retries, output.task_retry_delay_seconds) through :func:`with_retries`.
+IO_RETRY: dict[str, Any] = {"retry_jitter_factor": 0.5, "retry_condition_fn": is_transient}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an I/O task retries a transient failure, and the first delay (seconds),
+    doubling each time (2, 4, 8 s for 3 retries after 2 s)."""
+
+    retries: int
+    delay_seconds: float
+
+    def delays(self) -> list[float]:
+        """The delay before each retry."""
+        return list(exponential_backoff(backoff_factor=self.delay_seconds)(self.retries))
+
+
+def with_retries(stage: Task[P, R], policy: RetryPolicy) -> Task[P, R]:
+    """``stage`` retrying as ``policy`` says, if it is an I/O task (``IO_RETRY``); else as is."""
+    if stage.retry_condition_fn is not is_transient:
+        return stage
+    return stage.with_options(retries=policy.retries, retry_delay_seconds=policy.delays())
+
+
 CACHED: dict[str, Any] = {
     "cache_policy": STAGE_CACHE,
     "persist_result": True,

@@ -299,7 +299,7 @@ def _worst(items: list[tuple[str, float, str]]) -> str:
     return max((level for _, _, level in items), key=LEVELS.index, default="ok")
 
 
-def summarise(report: dict[str, Any], alert_on_segments: bool = False) -> dict[str, Any]:
+def summarise(report: dict[str, Any], alert_on_segments: bool) -> dict[str, Any]:
     """Worst level, largest PSI and where, and the alerting and warning columns.
 
     ``level`` is judged on the whole frame; segment results (``product_type=toys/lag_7``)

@@ -57,13 +57,14 @@ def backtest_on(address: str, inputs: dict[str, Any], cache: Path) -> Any:
     from flows import runner
     from flows.config import RunnerConfig
     from flows.steps import Steps
+    from tasks.stages import RetryPolicy
 
     rc = RunnerConfig(name="dask", address=address)
     p = inputs["params"]
 
     @flow(name="dask-backtest")
     def run() -> Any:
-        steps = Steps(str(cache), refresh=True)
+        steps = Steps(str(cache), refresh=True, retries=RetryPolicy(0, 0.0))
         with runner.session(rc) as dask:
             return runner.evaluate(steps, dask, panel=inputs["panel"], spec=p.features,
                                    params=p.backtest, train=p.train)  # fmt: skip

@@ -147,3 +147,35 @@ def test_io_tasks_retry_only_transient_errors(error: OSError, attempts: int) -> 
 
     assert run()
     assert len(calls) == attempts
+
+
+@pytest.mark.parametrize(("retries", "attempts"), [(2, 3), (0, 1)], ids=["retries=2", "retries=0"])
+def test_a_flows_io_tasks_retry_as_the_config_says(
+    tmp_path: Path, retries: int, attempts: int
+) -> None:
+    """``output.task_retries`` reaches the task through the flow's step runner; 0: no retry."""
+    from prefect import flow, task
+
+    from flows import config as conf
+    from flows import plan
+    from flows.steps import Steps
+    from tasks.stages import IO_RETRY
+
+    cfg = conf.to_app_config(
+        conf.compose_config([f"output.task_retries={retries}", "output.task_retry_delay_seconds=0"])
+    )
+    calls: list[int] = []
+
+    @task(name="flaky-write", **IO_RETRY)
+    def write() -> None:
+        calls.append(1)
+        raise OSError(errno.EIO, "Input/output error")
+
+    @flow
+    def run() -> None:
+        steps = Steps(str(tmp_path / "cache"), refresh=True, retries=plan.retry_policy(cfg))
+        steps.run(write)
+
+    with pytest.raises(OSError, match="Input/output error"):
+        run()
+    assert len(calls) == attempts

@@ -104,37 +104,6 @@ def test_local_data_needs_an_input_path(monkeypatch: pytest.MonkeyPatch) -> None
     assert cfg.data.builtin is None
 
 
-def test_per_frequency_defaults_and_explicit_values() -> None:
-    daily = compose()
-    assert plan.feature_spec(daily).lags == [1, 7, 14, 28]
-    assert plan.feature_spec(daily).window_sizes == [7, 28]
-    assert plan.backtest_params(daily).season_length == 7
-    monthly = compose("data.frequency=1mo", "evaluation.season_length=6", "forecast.horizon=3")
-    assert plan.backtest_params(monthly).season_length == 6
-    assert plan.backtest_params(monthly).moving_average_window == 6
-    assert plan.horizon(monthly) == 3
-
-
-def test_generator_spec_and_clean_params_follow_config() -> None:
-    cfg = compose("data.generator.days=30", "data.generator.defects.duplicate=0")
-    spec = cfg.data.generator.to_spec()
-    assert spec.days == 30
-    assert spec.defects.duplicate == 0
-    params = plan.clean_params(cfg)
-    assert params.allowed_categories["region"] == list(cfg.data.generator.regions)
-
-
-def test_extra_columns_are_only_those_the_config_uses() -> None:
-    assert plan.source_params(compose()).extra_columns == []
-    cfg = compose(
-        "data.series_keys=[region,channel]",
-        "features.categorical_columns=[channel]",
-        "evaluation.segment_by=channel",
-        "monitoring.drift.segment_by=[channel]",
-    )
-    assert plan.source_params(cfg).extra_columns == ["channel"]
-
-
 def _keys(node: object, prefix: str = "") -> list[str]:
     if isinstance(node, dict):
         return [
@@ -173,3 +142,18 @@ def test_a_stored_config_with_an_interpolation_is_not_resolved(
     assert problem is not None
     assert f"registry/x/config.yaml holds an interpolation at {where}" in problem
     assert canary not in problem
+
+
+def test_a_stored_config_with_retired_keys_still_loads() -> None:
+    """A champion registered before ``model.name`` and ``monitoring.alerts.notify_block``
+    were removed stays comparable: those keys are dropped, unknown ones still fail."""
+    text = conf.resolved_yaml(conf.compose_config([]))
+    old = text.replace("model:\n", "model:\n  name: lightgbm\n", 1).replace(
+        "  alerts:\n", "  alerts:\n    notify_block: slack-webhook/sales\n", 1
+    )
+    assert "name: lightgbm" in old
+    assert "notify_block" in old
+    assert conf.from_resolved_yaml(old, "champion").model.model_name == "sales-forecast-synthetic"
+    unknown = text.replace("model:\n", "model:\n  flavour: x\n", 1)
+    with pytest.raises(ValueError, match="does not fit this code's config"):
+        conf.from_resolved_yaml(unknown, "champion")

@@ -66,7 +66,6 @@ BAD_VALUES = [
     ("monitoring.quality.volume_drop.warn=1.2", "monitoring.quality.volume_drop.warn", "1.2"),
     ("monitoring.quality.new_series.warn=-1", "monitoring.quality.new_series.warn", "-1.0"),
     ("monitoring.accuracy.min_points=0", "monitoring.accuracy.min_points", "0"),
-    ("monitoring.alerts.notify_block=slack", "monitoring.alerts.notify_block", "slack"),
     (
         "monitoring.history_path=${data.output_path}/../elsewhere",
         "monitoring.history_path",
