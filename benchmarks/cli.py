@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"{QUICK_DAYS} days of data, {QUICK_ROUNDS} boosting rounds, no mlforecast "
         "or flow unless --cases names them (what the test suite runs)",
     )
-    p.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
+    p.add_argument("--data-dir", type=lambda s: Path(s).resolve(), default=REPO / "data" / "bench")
     p.add_argument(
         "--backtest-windows",
         type=int,

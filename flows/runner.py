@@ -32,13 +32,13 @@ from tasks.stages import backtest_window_task, evaluate_task, train_distributed_
 
 
 def local_cluster_kwargs(rc: RunnerConfig) -> dict[str, Any]:
-    """A LocalCluster of worker processes on 127.0.0.1, no dashboard."""
+    """A LocalCluster of worker processes on 127.0.0.1 (its dashboard on a free port)."""
     return {
         "n_workers": rc.n_workers,
         "threads_per_worker": rc.threads_per_worker,
         "processes": True,
         "host": "127.0.0.1",
-        "dashboard_address": None,
+        "dashboard_address": "127.0.0.1:0",  # a free port: never collide on a shared host
     }
 
 

@@ -29,7 +29,7 @@ def cluster() -> Iterator[Any]:
 
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as c:  # fmt: skip
         pids = [w.process.pid for w in c.workers.values()]
         yield c
@@ -110,3 +110,27 @@ def test_distributed_training_uses_every_worker(cluster: Any, inputs: dict[str, 
     # data-parallel trees from per-worker bins: close to the single-process model, not equal
     corr = pl.DataFrame({"a": a, "b": b}).select(pl.corr("a", "b")).item()
     assert corr > 0.95, corr
+
+
+def test_the_flow_with_runner_dask_starts_and_closes_its_own_cluster(
+    inputs: dict[str, Any], tmp_path: Path
+) -> None:
+    import json
+
+    from flows.sales_forecast import sales_forecast
+    from tasks import chain
+
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
+    data = inputs["cfg"].data.input_path
+    overrides = [*SMALL, "data.builtin=null", f"data.input_path={data}",
+                 f"data.output_path={tmp_path / 'out'}", "runner=dask", "runner.n_workers=2",
+                 "model.hyperparameters.num_threads=1"]  # fmt: skip
+    result = sales_forecast(overrides=overrides)
+    assert result["steps"]["evaluate"]["state"] == "Completed"
+    run_dir = Path(result["run_dir"].removeprefix("file://"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    p = inputs["params"]
+    local = chain.evaluate(inputs["panel"], p.features, p.backtest, p.train)
+    assert metrics["backtest"] == json.loads(json.dumps(local.metrics["backtest"]))
+    left = {c.pid for c in psutil.Process().children(recursive=True)} - before
+    assert not left, f"cluster processes left running: {left}"
