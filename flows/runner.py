@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
+from prefect import Task
 
 from flows.config import KubernetesClusterConfig, RunnerConfig
 from flows.steps import Steps
@@ -147,10 +148,13 @@ def evaluate(
     spec: FeatureSpec,
     params: BacktestParams,
     train: TrainParams,
+    stage: Task[..., BacktestResult] = evaluate_task,
 ) -> BacktestResult:
-    """The backtest: one step in process, or one task per window on the Dask workers."""
+    """The backtest: one step (``stage``) in process, or one task per window on the Dask
+    workers (recorded under ``stage``'s name; window results are cached by content, so
+    re-scoring a champion with this run's settings costs nothing)."""
     if runner is None:
-        return steps.run(evaluate_task, panel=panel, spec=spec, params=params, train=train)
+        return steps.run(stage, panel=panel, spec=spec, params=params, train=train)
     start = time.perf_counter()
     starts = backtesting.window_origins(panel, spec, params)
     window = steps.configure(backtest_window_task)
@@ -169,5 +173,5 @@ def evaluate(
     ]
     parts = [f.result() for f in futures]
     result = backtesting.score(parts, starts, spec, params)
-    steps.record(evaluate_task.name, "Completed", start)
+    steps.record(stage.name, "Completed", start)
     return result

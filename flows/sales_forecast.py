@@ -108,36 +108,38 @@ def sales_forecast(
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
-    with runner.session(cfg.runner) as dask:  # None unless runner=dask
+    with runner.session(cfg.runner) as dask:  # None unless runner=dask; open until the gate
         model = runner.train(steps, dask, cfg.runner, frame=frame, spec=spec, params=chain.train)
         backtest = runner.evaluate(
             steps, dask, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
         )
-    forecasts = steps.run(
-        forecast_task,
-        model=model,
-        panel=panel.panel,
-        spec=spec,
-        params=chain.forecast,
-        storage_settings=store,
-    )
-    manifest_fields = {
-        **publish.manifest_fields(
-            source=source,
-            cleaned=cleaned,
-            panel=panel,
-            features=frame,
+        forecasts = steps.run(
+            forecast_task,
             model=model,
-            backtest=backtest,
-            forecasts=forecasts,
-            steps=steps.records,
-            series_keys=list(cfg.data.series_keys),
-        ),
-        "trigger": upload.as_dict() if upload else None,
-    }
-    config_yaml = conf.resolved_yaml(node)
+            panel=panel.panel,
+            spec=spec,
+            params=chain.forecast,
+            storage_settings=store,
+        )
+        manifest_fields = {
+            **publish.manifest_fields(
+                source=source,
+                cleaned=cleaned,
+                panel=panel,
+                features=frame,
+                model=model,
+                backtest=backtest,
+                forecasts=forecasts,
+                steps=steps.records,
+                series_keys=list(cfg.data.series_keys),
+            ),
+            "trigger": upload.as_dict() if upload else None,
+        }
+        config_yaml = conf.resolved_yaml(node)
 
-    decision = decide(steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields)
+        decision = decide(
+            steps, cfg, run, panel.panel, backtest, model, config_yaml, manifest_fields, dask
+        )
     monitored = monitor(steps, cfg, run, target, decision, frame, panel.panel, backtest)
     served_by, serving_pointer = serve(steps, cfg, run, decision, forecasts, panel.panel)
     promotion, gate, metrics = decision.promotion, decision.gate, decision.metrics
@@ -222,6 +224,7 @@ def decide(
     model: TrainedModel,
     config_yaml: str,
     manifest_fields: dict[str, Any],
+    dask: Any = None,
 ) -> Decision:
     """Gate against seasonal naive and the champion re-scored on the same windows, register,
     then move the champion pointer (compare-and-swap; re-evaluate if another run won)."""
@@ -237,12 +240,14 @@ def decide(
             name = f"champion {champ.version}"
             champ_cfg, problem = conf.load_comparable(cfg, champ.config_yaml, champ.uri, name)
         if champ_cfg is not None and problem is None:
-            champ_metrics = steps.run(
-                evaluate_champion_task,
+            champ_metrics = runner.evaluate(  # on the cluster too when runner=dask
+                steps,
+                dask,
                 panel=panel,
                 spec=mapping.feature_spec(champ_cfg),
                 params=mapping.backtest_params(cfg),
                 train=mapping.train_params(champ_cfg),
+                stage=evaluate_champion_task,
             ).metrics
         expected = champ.version if champ else (damaged.version if damaged else None)
         gate = steps.run(
