@@ -20,7 +20,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # busy machine spinning threads slow training down by an order of magnitude.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install run test lint format typecheck unit test-slow clean lock automations browser
+.PHONY: install run test lint format typecheck unit test-slow kill-matrix clean lock automations browser
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -67,6 +67,9 @@ test: lint typecheck unit ## everything CI checks by default
 
 test-slow: install browser ## tests marked slow (real servers, larger data)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
+
+kill-matrix: install browser ## the full kill matrix: 64 SIGKILL points (about 40-50 min); make test-slow runs 19 of them
+	KILL_MATRIX_FULL=1 $(BIN)/pytest tests/e2e/test_kill_matrix.py -k kill_matrix $(PYTEST_ARGS)
 
 automations: install ## create/update the Prefect automations in deploy/automations.yaml (SALES_NOTIFY_BLOCK=slug/name)
 	$(BIN)/python -m flows.automations $(ARGS)

@@ -9,10 +9,13 @@ the benchmarks use too; :func:`build_plan` the whole run.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.config import AppConfig
+from omegaconf import DictConfig
+
+from flows.config import AppConfig, resolved_yaml
 from tasks import storage
 from tasks.chain import ChainParams
 from tasks.data.aggregate import PanelParams
@@ -23,10 +26,15 @@ from tasks.model.backtest import BacktestParams
 from tasks.model.features import DEFAULT_HORIZON, DEFAULT_SEASON, FeatureSpec, resolve_spec
 from tasks.model.forecast import ForecastParams
 from tasks.model.train import TrainParams
+from tasks.monitor import AlertTarget
 from tasks.monitoring.drift import DriftParams, window_periods
 from tasks.monitoring.quality import Limit, QualityParams
 from tasks.monitoring.realised import AccuracyParams
+from tasks.publish import RunInfo, make_run_id
+from tasks.registry import registry_path
+from tasks.registry.serving import serving_root
 from tasks.stages import RetryPolicy
+from tasks.storage import StorageSettings
 
 
 @dataclass(frozen=True)
@@ -166,20 +174,22 @@ def quality_params(cfg: AppConfig) -> QualityParams:
     return QualityParams(list(cfg.data.series_keys), limits, cfg.monitoring.trailing_runs)
 
 
-def drift_plan(cfg: AppConfig) -> DriftPlan:
-    """PSI thresholds, the profiled columns (features less the excluded) and the window."""
+def drift_plan(cfg: AppConfig, spec: FeatureSpec | None = None) -> DriftPlan:
+    """PSI thresholds, the profiled columns (features less the excluded) and the window;
+    ``spec``: the run's feature spec, when built already."""
     d = cfg.monitoring.drift
     excluded = set(d.exclude_columns)
+    spec = feature_spec(cfg) if spec is None else spec
     return DriftPlan(
         params=DriftParams(d.warn, d.alert, d.epsilon, d.min_rows, d.alert_on_segments),
-        columns=[c for c in feature_spec(cfg).feature_names if c not in excluded],
+        columns=[c for c in spec.feature_names if c not in excluded],
         bins=d.bins,
         segment_by=list(d.segment_by),
         window=window_periods(cfg.data.frequency, d.window_periods),
     )
 
 
-def monitoring_plan(cfg: AppConfig) -> MonitoringPlan | None:
+def monitoring_plan(cfg: AppConfig, spec: FeatureSpec | None = None) -> MonitoringPlan | None:
     """What the monitoring tasks need, or None with ``monitoring.enabled=false``."""
     mon = cfg.monitoring
     if not mon.enabled:
@@ -187,11 +197,128 @@ def monitoring_plan(cfg: AppConfig) -> MonitoringPlan | None:
     a = mon.accuracy
     return MonitoringPlan(
         quality=quality_params(cfg),
-        drift=drift_plan(cfg),
+        drift=drift_plan(cfg, spec),
         accuracy=AccuracyParams(
             a.margin, a.min_points, a.recent_runs, a.max_forecast_age_days, a.segment_by
         ),
         history_path=mon.history_path,
         alerts=mon.alerts.enabled,
         event_prefix=mon.alerts.event_prefix,
+    )
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """Where task results are cached (``output.result_storage``) and with which signing key."""
+
+    result_storage: str
+    refresh: bool  # ``output.cache=false``: compute every cached task again
+    key_block: str | None
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """The promotion gate's margins (``evaluation.min_improvement``, ``max_regression``)."""
+
+    min_improvement: float
+    max_regression: float
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The series report.html plots (``output.report_top_n``, ``output.report_series``)."""
+
+    top_n: int
+    chosen_series: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one run needs, built once from the config (:func:`build_plan`)."""
+
+    config: AppConfig  # a champion's stored config is compared with this one
+    config_yaml: str  # the resolved config, as the run directory and the registry keep it
+    run: RunInfo
+    model_name: str
+    storage: StorageSettings
+    cache: CachePlan
+    retries: RetryPolicy
+    preparation: Preparation | None
+    chain: ChainParams
+    gate: GateParams
+    monitoring: MonitoringPlan | None
+    report: ReportParams
+    alerts: AlertTarget
+    trigger: dict[str, str] | None  # the upload that started the run
+
+    @property
+    def output_path(self) -> str:
+        """``data.output_path``: root of runs, registry, serving and monitoring."""
+        return self.run.output_path
+
+    @property
+    def series_keys(self) -> list[str]:
+        """``data.series_keys``."""
+        return self.chain.panel.series_keys
+
+    def for_champion(self, champion: AppConfig) -> ChainParams:
+        """This run's chain with the champion's features and training (:func:`for_champion`)."""
+        return for_champion(self.chain, champion)
+
+    def state_folders(self) -> list[str]:
+        """The folders of shared state a killed run may have left temp files in."""
+        out = self.output_path
+        folders = [
+            storage.join(out, "runs"),
+            registry_path(out, self.model_name),
+            serving_root(out, self.model_name),
+        ]
+        return [*folders, self.config.monitoring.history_path]
+
+
+def build_plan(
+    node: DictConfig,
+    cfg: AppConfig,
+    flow_run_id: str | None,
+    started: dt.datetime,
+    trigger: dict[str, str] | None = None,
+) -> RunPlan:
+    """The run plan of ``cfg`` (composed as ``node``) for the flow run ``flow_run_id``."""
+    run = RunInfo(
+        run_id=make_run_id(started, str(flow_run_id or "local")),
+        flow_run_id=str(flow_run_id),
+        started_at=started,
+        output_path=cfg.data.output_path,
+    )
+    chain = chain_params(cfg)
+    return RunPlan(
+        config=cfg,
+        config_yaml=resolved_yaml(node),
+        run=run,
+        model_name=cfg.model.model_name,
+        storage=StorageSettings.from_config(cfg.storage),
+        cache=CachePlan(
+            cfg.output.result_storage, not cfg.output.cache, cfg.output.cache_key_block
+        ),
+        retries=retry_policy(cfg),
+        preparation=preparation(cfg),
+        chain=chain,
+        gate=GateParams(cfg.evaluation.min_improvement, cfg.evaluation.max_regression),
+        monitoring=monitoring_plan(cfg, chain.features),
+        report=ReportParams(cfg.output.report_top_n, cfg.output.report_series),
+        alerts=alert_target(cfg, run),
+        trigger=trigger,
+    )
+
+
+def alert_target(cfg: AppConfig, run: RunInfo) -> AlertTarget:
+    """Where this run's alert events go (``monitoring.alerts``)."""
+    return AlertTarget(
+        enabled=cfg.monitoring.enabled and cfg.monitoring.alerts.enabled,
+        dataset=cfg.data.name,
+        run_id=run.run_id,
+        flow_run_id=run.flow_run_id,
+        prefix=cfg.monitoring.alerts.event_prefix,
+        model_name=cfg.model.model_name,
+        model_version=run.run_id,
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from tasks import storage
+from tasks import faults, storage
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
@@ -38,6 +38,8 @@ PACKAGES = (
     "holidays",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
+MANIFEST = "manifest.json"
+RECOVERY_FIELDS = ("removed", "changed", "problems", "replaced_damaged")  # kept in the manifest
 
 
 @dataclass(frozen=True)
@@ -150,18 +152,20 @@ def write_run(
     ``settings`` say how to reach object storage when ``output_path`` is a URL.
     """
     files = artifact_bytes(artifacts)
+    manifest_path = storage.join(run.run_dir, MANIFEST)
+    if storage.exists(manifest_path, settings=settings):  # written again (a re-decided run):
+        storage.remove(manifest_path, settings=settings)  # incomplete until the new manifest
     listed: dict[str, dict[str, Any]] = {}
     for name, data in files.items():
         target = storage.join(run.run_dir, name)
         path = storage.write_bytes_atomic(target, data, settings=settings)
         listed[name] = {"uri": storage.uri(path), "bytes": len(data), "sha256": _sha256(data)}
+        faults.checkpoint(f"publish:{name}")  # test hook; a no-op unless set
     manifest = {
         **artifacts.manifest,
-        **run_identity(run),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "artifacts": listed,
     }
-    manifest_path = storage.join(run.run_dir, "manifest.json")
     storage.write_json_atomic(manifest_path, manifest, settings=settings)
     return manifest
 
@@ -174,10 +178,9 @@ def manifest_fields(
     model: train.TrainedModel,
     backtest: BacktestResult,
     forecasts: pl.DataFrame,
-    steps: dict[str, dict[str, Any]],
     series_keys: list[str],
 ) -> dict[str, Any]:
-    """Input fingerprints, row counts per step and step timings for ``manifest.json``."""
+    """Input fingerprints, row counts per step and the model for ``manifest.json``."""
     n_series = panel.panel.select(series_keys).n_unique()
     return {
         "input": {
@@ -201,7 +204,33 @@ def manifest_fields(
             "evaluate": {"rows": backtest.predictions.height},
             "forecast": {"rows": forecasts.height},
         },
-        "steps": steps,
         "model": train.model_meta(model),
         "feature_importance": model.feature_importance(),
     }
+
+
+def build_manifest(
+    run: RunInfo,
+    produced: dict[str, Any],
+    *,
+    steps: dict[str, dict[str, Any]],
+    trigger: dict[str, str] | None,
+    recovery: dict[str, Any],
+    release: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``manifest.json`` of a run and of its registry version, assembled here only.
+
+    ``produced``: what the stages made (:func:`manifest_fields`); ``steps``: each step's
+    state and seconds; ``trigger``: the upload that started the run; ``recovery``: what its
+    ``recover`` step repaired (the :data:`RECOVERY_FIELDS`); ``release``, once decided:
+    model name and version, promotion decision, serving copy. :func:`write_run` adds only
+    ``finished_at`` and ``artifacts``.
+    """
+    manifest = {
+        **produced,
+        "steps": steps,
+        "trigger": trigger,
+        "recovery": {k: recovery[k] for k in RECOVERY_FIELDS},
+        **(release or {}),
+    }
+    return {**manifest, **run_identity(run)}

@@ -1,4 +1,5 @@
-"""Prefect tasks after training: read the champion, gate, register, promote, serve, report.
+"""Prefect tasks after training: read the champion, gate, register, promote, serve, report,
+and the recovery every run starts with.
 
 None of these is cached: each reads or changes shared state (the registry, the serving
 location) that another run may have moved since. The I/O ones retry transient errors.
@@ -19,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import publish, registry, storage
 from tasks.model import train
 from tasks.model.gate import gate as gate_decision
-from tasks.registry import serving
+from tasks.registry import recovery, serving
 from tasks.report import render as report
 from tasks.stages import IO_RETRY
 from tasks.storage import state
@@ -248,8 +249,8 @@ def promote_task(
     return Promotion(version, result.promoted or not stale, result.current, stale, event)
 
 
-@task(name="serve", **UNCACHED, **IO_RETRY)
-def serve_task(
+@task(name="stage-serving", **UNCACHED, **IO_RETRY)
+def stage_serving_task(
     output_path: str,
     model_name: str,
     forecasts: pl.DataFrame,
@@ -258,31 +259,72 @@ def serve_task(
     as_of: dt.date,
     settings: storage.StorageSettings | None = None,
 ) -> dict[str, Any]:
-    """Publish the champion's forecasts at the serving location."""
-    pointer = serving.write_serving(
+    """Write the forecasts this run will serve as its immutable dated copy (before promotion)."""
+    pointer = serving.write_dated(
         output_path,
         model_name,
         forecasts,
         model_version=model_version,
-        role="champion",
         run_id=run_id,
         as_of=as_of,
         settings=settings,
     )
+    get_run_logger().info(
+        "stage-serving: %d rows from %s at %s", pointer["rows"], model_version, pointer["dated_uri"]
+    )
+    return pointer
+
+
+@task(name="serve", **UNCACHED, **IO_RETRY)
+def serve_task(
+    output_path: str, model_name: str, settings: storage.StorageSettings | None = None
+) -> dict[str, Any] | None:
+    """Make the serving location serve the champion (its newest dated copy); the pointer,
+    with ``replaced_damaged`` (the error naming it) when a damaged ``latest.json`` was replaced."""
     logger = get_run_logger()
-    if "replaced_damaged" in pointer:
-        logger.warning("serve: replaced a damaged pointer: %s", pointer["replaced_damaged"])
-    if pointer["latest"]:
+    synced = recovery.follow_champion(output_path, model_name, settings=settings)
+    pointer: dict[str, Any] | None = synced["pointer"]
+    if synced["replaced_damaged"] and pointer is not None:
+        logger.warning("serve: replaced a damaged pointer: %s", synced["replaced_damaged"])
+        pointer = {**pointer, "replaced_damaged": synced["replaced_damaged"]}
+    elif synced["problems"] and not synced["changed"]:
+        logger.warning("serve: %s", "; ".join(synced["problems"]))
+    if pointer is not None:
         logger.info(
-            "serve: %d rows from %s at %s", pointer["rows"], model_version, pointer["latest_uri"]
-        )
-    else:
-        logger.warning(
-            "serve: newer run %s already serves; wrote only %s",
-            pointer["latest_run_id"],
+            "serve: %s serves %d rows from %s (%s)",
+            pointer["latest_uri"],
+            pointer["rows"],
+            pointer["model_version"],
             pointer["dated_uri"],
         )
     return pointer
+
+
+@task(name="recover", **UNCACHED, **IO_RETRY)
+def recover_task(
+    output_path: str,
+    model_name: str,
+    folders: list[str],
+    settings: storage.StorageSettings | None = None,
+) -> dict[str, Any]:
+    """Repair what a killed run left: temp files of dead writers under ``folders``, and a
+    serving location behind the champion pointer (``latest`` is made to serve it)."""
+    logger = get_run_logger()
+    removed = recovery.remove_stale_temp_files(folders)
+    for path in removed:
+        logger.warning("recover: removed %s, left by a writer that was killed", path)
+    synced = recovery.follow_champion(output_path, model_name, settings=settings)
+    if synced["changed"]:
+        logger.warning(
+            "recover: serving now follows champion %s (%s)",
+            synced["champion"],
+            "; ".join(synced["problems"]) or "latest was behind the champion pointer",
+        )
+    elif synced["problems"]:
+        logger.warning("recover: %s", "; ".join(synced["problems"]))
+    else:
+        logger.info("recover: serving agrees with champion %s", synced["champion"] or "none")
+    return {"removed": removed, **synced}
 
 
 @task(name="champion-history", **UNCACHED, **IO_RETRY)

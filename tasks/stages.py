@@ -25,8 +25,8 @@ from tasks.caching import (
     SETTINGS_INPUT,
     STAGE_CACHE,
     BundleSerializer,
-    CodeVersion,
     ContentInputs,
+    StageCode,
     UntrustedRecordError,
 )
 from tasks.data import clean as cleaning
@@ -295,7 +295,7 @@ def backtest_window_task(
 
 @task(
     name="train-distributed",
-    cache_policy=ContentInputs(exclude=[SETTINGS_INPUT, "scheduler"]) + CodeVersion(),
+    cache_policy=ContentInputs(exclude=[SETTINGS_INPUT, "scheduler"]) + StageCode(),
     persist_result=True,
     result_serializer=RESULTS,
 )

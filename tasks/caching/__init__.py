@@ -1,7 +1,8 @@
 """Caching of task results: content keys, a non-pickle serializer, signed result storage.
 
-``keys`` computes cache keys from what a task computes on (input content, code, input
-files); ``serializer`` stores results as parquet, LightGBM text and JSON, never pickle;
+``keys`` computes cache keys from what a task computes on (input content, the code it
+runs (``digest``), input files); ``serializer`` stores results as parquet, LightGBM text
+and JSON, never pickle;
 ``signing`` seals records with an HMAC and ``records``/``records_s3`` are the storage
 blocks that verify a record before Prefect reads it; ``results`` picks and saves the block
 for ``output.result_storage``. Import from here (``from tasks.caching import STAGE_CACHE``).
@@ -13,10 +14,9 @@ from tasks.caching.keys import (
     INGEST_CACHE,
     SETTINGS_INPUT,
     STAGE_CACHE,
-    CodeVersion,
     ContentInputs,
     InputFiles,
-    code_digest,
+    StageCode,
     frame_digest,
     stable_form,
     task_identity,
@@ -30,11 +30,10 @@ __all__ = [
     "SETTINGS_INPUT",
     "STAGE_CACHE",
     "BundleSerializer",
-    "CodeVersion",
     "ContentInputs",
     "InputFiles",
+    "StageCode",
     "UntrustedRecordError",
-    "code_digest",
     "frame_digest",
     "result_storage",
     "stable_form",

@@ -3,17 +3,15 @@
 * :class:`ContentInputs` hashes task inputs by content: a ``pl.DataFrame`` by schema,
   height and row hashes (a parquet round trip drops sortedness flags, which would break
   pickle-based hashes), a Booster by its model text, dataclasses field by field.
-* :class:`CodeVersion` hashes the source of the ``tasks`` package, so a code change
-  invalidates results computed by older code.
+* :class:`StageCode` hashes the code the task runs (:mod:`tasks.caching.digest`), so a
+  change to that code invalidates results computed by older code, and only those.
 * :class:`InputFiles` hashes the fingerprints of the input files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -23,8 +21,8 @@ from prefect.context import TaskRunContext
 from prefect.utilities.hashing import hash_objects
 
 from tasks import storage
+from tasks.caching.digest import stage_digest
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # tasks/
 SETTINGS_INPUT = "storage_settings"  # the task parameter carrying storage.StorageSettings
 
 
@@ -60,16 +58,6 @@ def stable_form(value: Any) -> Any:
     return value
 
 
-@functools.cache
-def code_digest() -> str:
-    """Digest of every ``tasks/**/*.py`` source file, sub-packages too (once per process)."""
-    h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def task_identity(task: Any) -> str:
     """What a task computes: its function, else its name.
 
@@ -101,8 +89,8 @@ class ContentInputs(CachePolicy):
 
 
 @dataclasses.dataclass
-class CodeVersion(CachePolicy):
-    """Cache key part that changes whenever the pipeline's code changes."""
+class StageCode(CachePolicy):
+    """Cache key part that changes whenever the code the task runs changes."""
 
     def compute_key(
         self,
@@ -111,8 +99,8 @@ class CodeVersion(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        """The digest of the ``tasks`` package sources."""
-        return code_digest()
+        """The digest of the task function's code and the ``tasks`` code it reaches."""
+        return stage_digest(task_ctx.task.fn)
 
 
 @dataclasses.dataclass
@@ -142,5 +130,5 @@ class InputFiles(CachePolicy):
 
 # How to reach storage is not what a task computes on: the same objects reached through
 # another endpoint or other credentials give the same results, so keys never include it.
-STAGE_CACHE = ContentInputs(exclude=[SETTINGS_INPUT]) + CodeVersion()
+STAGE_CACHE = ContentInputs(exclude=[SETTINGS_INPUT]) + StageCode()
 INGEST_CACHE = STAGE_CACHE + InputFiles()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,7 +35,6 @@ QUALITY_HISTORY = "quality_history.parquet"
 REALISED_HISTORY = "realised_history.parquet"
 PROFILE_FILE = "profile.json"
 LOCK_TIMEOUT_SECONDS = 60.0
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Settings = storage.StorageSettings | None
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {QUALITY_HISTORY: HISTORY_SCHEMA, REALISED_HISTORY: {}}
 TABLE_COLUMNS = {
@@ -163,29 +161,23 @@ def read_serving_history(
     A damaged copy raises :class:`tasks.storage.state.CorruptStateError`, or, with ``on_damaged``,
     is passed to it and skipped.
     """
-    root = serving.serving_root(output_path, model_name)
     frames = []
-    for day in storage.list_names(root, settings=settings):
-        if not _DAY.match(day) or (since is not None and dt.date.fromisoformat(day) < since):
+    for copy in serving.dated_copies(output_path, model_name, since, settings=settings):
+        try:
+            frame = _read_served(copy.path, settings)
+        except state.CorruptStateError as exc:
+            if on_damaged is None:
+                raise
+            on_damaged(exc)
             continue
-        for name in storage.list_names(storage.join(root, day), settings=settings):
-            if not name.endswith(".parquet") or name.startswith((".", "_")):
-                continue
-            try:
-                frame = _read_served(storage.join(root, day, name), settings)
-            except state.CorruptStateError as exc:
-                if on_damaged is None:
-                    raise
-                on_damaged(exc)
-                continue
-            if frame is None:  # listed a moment ago, gone now
-                continue
-            frames.append(
-                frame.with_columns(
-                    pl.lit(name.removesuffix(".parquet")).alias("run_id"),
-                    pl.lit(dt.date.fromisoformat(day)).alias("as_of"),
-                )
+        if frame is None:  # listed a moment ago, gone now
+            continue
+        frames.append(
+            frame.with_columns(
+                pl.lit(copy.run_id).alias("run_id"),
+                pl.lit(dt.date.fromisoformat(copy.day)).alias("as_of"),
             )
+        )
     return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 

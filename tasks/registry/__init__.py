@@ -4,7 +4,8 @@
 (compare-and-swap under a lock), with a history of every event; ``records`` checks what
 is read back (version summaries, the champion pointer, events) against its contract;
 ``store`` reads and writes the registry's files under its lock; ``serving`` writes the
-forecasts consumers read and their ``latest.json`` pointer; ``cli`` is the command line,
+forecasts consumers read and their ``latest.json`` pointer; ``recovery`` repairs what a
+killed run left (serving behind the champion, temp files); ``cli`` is the command line,
 ``python -m tasks.registry``. The registry API is re-exported here:
 ``from tasks import registry; registry.champion(output_path, model_name)``.
 """

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasks import storage
+from tasks.registry import recovery
 from tasks.registry import versions as registry
 
 DEFAULT_MODEL_NAME = "sales-forecast-synthetic"  # model.model_name of the default data
@@ -113,9 +114,15 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
     new = registry.rollback(
         out, name, args.version, actor=actor, reason=args.reason, settings=settings
     )
+    served = recovery.follow_champion(out, name, settings=settings)["pointer"] or {}
+    serving = (
+        f"serving {served['dated_uri']}"
+        if served.get("model_version") == new.version
+        else f"no forecasts of {new.version} were served yet: the next run serves them"
+    )
     return (
         f"rolled back {name}: champion is now {new.version} (was {new.previous or 'none'}); "
-        f"recorded as {new.actor}: {new.reason}"
+        f"recorded as {new.actor}: {new.reason}; {serving}"
     ), 0
 
 

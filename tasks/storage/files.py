@@ -24,6 +24,7 @@ from typing import Any
 import fsspec
 import polars as pl
 
+from tasks import faults
 from tasks.storage.errors import (
     InputNotFoundError,
     StorageNotFoundError,
@@ -252,19 +253,28 @@ def write_bytes_atomic(path: str, data: bytes, *, settings: StorageSettings | No
             fs.pipe_file(fs_path, data)
         return path
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        faults.checkpoint(f"tmp:{target}")  # test hook; a no-op unless set
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return str(target)
+
+
+def _temp_file(target: Path) -> tuple[int, str]:
+    """A new temp file next to ``target``: ``.{name}.{pid}.{random}.tmp``; the pid lets
+    :func:`tasks.registry.recovery.remove_stale_temp_files` tell a dead writer's from a live
+    one's."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.{os.getpid()}."
+    return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
 
 
 @functools.cache
@@ -349,8 +359,7 @@ def write_bytes_exclusive(
                 return False
         return True
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -63,6 +63,8 @@ def test_main_writes_a_complete_run_directory(env: dict[str, str]) -> None:
     (run_dir,) = run_dirs(env)
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES
     assert "Finished in state Completed()" in proc.stdout + proc.stderr
+    # Its own API server, one that cannot outlive it (tests/e2e/test_no_orphans.py).
+    assert "Starting local Prefect API server on http://127.0.0.1:" in proc.stdout + proc.stderr
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["forecast"]["horizon"] == 14
@@ -130,7 +132,7 @@ def test_a_mistyped_key_fails_fast_with_hydra_error_and_writes_nothing(
     proc = main("model.hyperparameters.max_dpeth=8", env=local, timeout=60)
     assert proc.returncode != 0
     assert "max_dpeth" in proc.stderr
-    assert "Starting temporary server" not in proc.stdout + proc.stderr
+    assert "server on http" not in proc.stdout + proc.stderr  # no Prefect API server started
     assert not (tmp_path / "out").exists()
 
 

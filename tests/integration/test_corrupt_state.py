@@ -97,8 +97,16 @@ def test_an_unreadable_champion_pointer_and_serving_pointer_heal_in_the_next_run
     promoted = [e for e in events if e["event"] == "promoted"]
     assert len(promoted) == 1
     assert "truncated" in promoted[0]["replaced_damaged"]
-    assert result["serving"]["latest"] is True
+    # The run's recover step could not tell which copy should serve (no readable champion
+    # pointer) and left latest.json; serve, after the pointer was replaced, rewrote it.
+    assert result["serving"]["model_version"] == version
     assert "latest.json" in result["serving"]["replaced_damaged"]
+    recovery = json.loads(
+        (Path(result["run_dir"].removeprefix("file://")) / "manifest.json").read_text()
+    )["recovery"]
+    assert recovery["changed"] is False
+    assert any("latest.json" in p for p in recovery["problems"])
+    assert any("champion.json" in p for p in recovery["problems"])
 
 
 def test_a_damaged_history_table_is_kept_aside_and_a_new_one_started(

@@ -2,7 +2,8 @@
 
 Three runs share one output folder: the first becomes champion, the second fails its gate
 (an impossible ``min_improvement``) so the champion's forecasts are served, the third
-trains at another frequency and cannot be compared with the daily champion.
+trains at another frequency and cannot be compared with the daily champion. Between the
+first and the second run ``latest.json`` is damaged, as a crash or a bad hand edit would.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def runs(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     out = tmp_path_factory.mktemp("release") / "out"
     data = shared_data_dir / "small"
     first = run_flow(data, out)
+    (out / "serving" / MODEL / "latest.json").write_text('{"model_version": "2026')  # damaged
     second = run_flow(data, out, "evaluation.min_improvement=0.9")
     weekly = run_flow(data, out, *WEEKLY)
     return {"out": out, "first": first, "second": second, "weekly": weekly}
@@ -96,6 +98,45 @@ def test_a_failed_gate_is_not_a_failed_run_and_serves_the_champion(runs: dict[st
     versions = [v.version for v in registry.list_versions(str(out), MODEL)]
     assert second["model_version"] in versions
     assert registry.get_version(str(out), MODEL, second["model_version"]).gate_passed is False
+
+
+def test_a_damaged_latest_json_is_rewritten_from_the_champion_by_the_next_run(
+    runs: dict[str, Any],
+) -> None:
+    first, second, out = runs["first"], runs["second"], runs["out"]
+    pointer = read_json(out / "serving" / MODEL / "latest.json")
+    assert pointer == second["serving"]
+    assert pointer["model_version"] == first["model_version"]
+    assert second["steps"]["recover"]["state"] == "Completed"
+    recovery = read_json(run_dir(second) / "manifest.json")["recovery"]
+    assert recovery["changed"] is True
+    assert "latest.json" in recovery["replaced_damaged"]
+    assert "truncated" in recovery["replaced_damaged"]
+
+
+def test_manifests_record_the_decision_and_the_copy_staged_before_the_commit(
+    runs: dict[str, Any],
+) -> None:
+    first, second, weekly, out = runs["first"], runs["second"], runs["weekly"], runs["out"]
+    pointer_file = (out / "registry" / MODEL / "champion.json").resolve().as_uri()
+    promoted = read_json(run_dir(first) / "manifest.json")
+    assert promoted["promotion"] == {
+        "decision": "promote",
+        "compared_with": None,
+        "champion_pointer": pointer_file,
+    }
+    assert promoted["serving"]["model_version"] == first["model_version"]
+    assert promoted["serving"]["dated_uri"] == first["serving"]["dated_uri"]
+    rejected = read_json(run_dir(second) / "manifest.json")
+    assert rejected["promotion"]["decision"] == "reject"
+    assert rejected["promotion"]["compared_with"] == first["model_version"]
+    assert rejected["serving"]["model_version"] == first["model_version"]
+    assert rejected["serving"]["run_id"] == second["run_id"]
+    not_comparable = read_json(run_dir(weekly) / "manifest.json")
+    assert not_comparable["serving"] is None
+    assert weekly["serving"] == second["serving"]  # serving still follows the champion
+    assert {"recover", "register", "stage-serving", "report"} <= set(promoted["steps"])
+    assert "promote" not in promoted["steps"]  # written before the champion pointer moved
 
 
 def test_a_champion_at_another_frequency_is_not_compared_and_not_replaced(

@@ -94,16 +94,18 @@ def test_a_garbled_serving_pointer_on_s3_is_named_then_replaced(
     s3: Any, out: str, settings: storage.StorageSettings
 ) -> None:
     frame = pl.DataFrame({"date": [dt.date(2026, 11, 25)], "forecast": [1.0]})
-    kwargs: dict[str, Any] = {"model_version": "v", "role": "champion", "settings": settings}
-    serving.write_serving(out, MODEL, frame, run_id="r1", as_of=dt.date(2026, 11, 24), **kwargs)
+    day = dt.date(2026, 11, 24)
+    serving.write_dated(
+        out, MODEL, frame, model_version="v", run_id="r1", as_of=day, settings=settings
+    )
+    serving.sync_latest(out, MODEL, lambda: "v", settings=settings)
     key = _key(out, "serving", MODEL, "latest.json")
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x01")
     with pytest.raises(state.CorruptStateError, match=f"s3://{BUCKET}/{key}"):
         serving.read_pointer(out, MODEL, settings=settings)
-    day = dt.date(2026, 11, 24)
-    done = serving.write_serving(out, MODEL, frame, run_id="r0", as_of=day, **kwargs)
-    assert done["latest"] is True
-    assert serving.read_pointer(out, MODEL, settings=settings)["run_id"] == "r0"  # type: ignore[index]
+    done = serving.sync_latest(out, MODEL, lambda: "v", settings=settings)
+    assert f"s3://{BUCKET}/{key}" in str(done["replaced_damaged"])
+    assert serving.read_pointer(out, MODEL, settings=settings)["run_id"] == "r1"  # type: ignore[index]
 
 
 def test_a_zero_byte_history_table_on_s3_is_named_and_set_aside(

@@ -101,3 +101,52 @@ def test_tasks_without_io_do_not_retry(task: object) -> None:
     configured = with_retries(task, RetryPolicy(5, 1.0))  # type: ignore[arg-type]
     assert configured is task
     assert configured.retries == 0
+
+
+def test_the_run_plan_is_built_once_with_one_feature_spec_and_storage_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+
+    from tasks.storage import StorageSettings
+
+    calls: dict[str, int] = {"feature_spec": 0, "from_config": 0}
+    real_spec, real_settings = plan.feature_spec, StorageSettings.from_config
+
+    def counted_spec(cfg: conf.AppConfig) -> object:
+        calls["feature_spec"] += 1
+        return real_spec(cfg)
+
+    def counted_settings(cfg: object) -> StorageSettings:
+        calls["from_config"] += 1
+        return real_settings(cfg)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan, "feature_spec", counted_spec)
+    monkeypatch.setattr(StorageSettings, "from_config", staticmethod(counted_settings))
+    node = conf.compose_config(["monitoring.drift.exclude_columns=[]"])
+    cfg = conf.to_app_config(node)
+    started = dt.datetime(2026, 12, 5, 6, tzinfo=dt.UTC)
+    run_plan = plan.build_plan(node, cfg, "0123abcd-0000", started, None)
+    assert calls == {"feature_spec": 1, "from_config": 1}
+    assert run_plan.run.run_id == "20261205T060000Z-0123abcd"
+    assert run_plan.monitoring is not None
+    assert run_plan.monitoring.drift.columns == run_plan.chain.features.feature_names
+    assert run_plan.state_folders()[-1] == cfg.monitoring.history_path
+    assert "data:" in run_plan.config_yaml
+    assert plan.build_plan(node, cfg, None, started, None).run.run_id.endswith("-local")
+
+
+def test_the_flow_and_its_release_phase_read_settings_only_from_the_plan() -> None:
+    """Nothing in the flow maps the config again: the plan did it once."""
+    from tests.support import REPO
+
+    for name in ("sales_forecast.py", "promotion.py"):
+        text = (REPO / "flows" / name).read_text()
+        for again in (
+            "from_config(",
+            "feature_spec(",
+            "chain_params(",
+            "cfg.output.",
+            "cfg.model.",
+        ):
+            assert again not in text, f"flows/{name} calls {again}"

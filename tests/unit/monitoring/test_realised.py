@@ -140,9 +140,7 @@ def test_serving_history_is_read_from_storage(tmp_path: Path) -> None:
     out = str(tmp_path)
     for i, run in enumerate(["r1", "r2"]):
         f = forecasts(run, 5 + i).drop("run_id", "model_version")
-        serving.write_serving(
-            out, "m", f, model_version=run, role="champion", run_id=run, as_of=day(4 + i)
-        )
+        serving.write_dated(out, "m", f, model_version=run, run_id=run, as_of=day(4 + i))
     published = monitoring_store.read_serving_history(out, "m")
     assert published is not None
     assert sorted(set(published["run_id"].to_list())) == ["r1", "r2"]

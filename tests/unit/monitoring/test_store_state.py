@@ -29,26 +29,28 @@ def _forecasts(value: float) -> pl.DataFrame:
 
 
 def _serve(out: Path, run_id: str, value: float) -> dict[str, object]:
-    return serving.write_serving(
-        str(out), "m", _forecasts(value), model_version="v", role="champion", run_id=run_id,
-        as_of=DAY,
-    )  # fmt: skip
+    """A champion ``v`` run: its dated copy, then ``latest`` made to follow the champion."""
+    serving.write_dated(
+        str(out), "m", _forecasts(value), model_version="v", run_id=run_id, as_of=DAY
+    )
+    return serving.sync_latest(str(out), "m", lambda: "v")
 
 
 # --- serving/latest.json -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        (lambda b: b[: len(b) // 2], "truncated"),
-        (lambda b: b"\x00garbage", "not valid JSON"),
-        (lambda b: b'{"run_id": 5}', "field 'model_version' is missing"),
-    ],
-)
+DAMAGE = [
+    (lambda b: b[: len(b) // 2], "truncated"),
+    (lambda b: b"\x00garbage", "not valid JSON"),
+    (lambda b: b'{"run_id": 5}', "field 'model_version' is missing"),
+]
+
+
+@pytest.mark.parametrize(("content", "problem"), DAMAGE)
 def test_a_damaged_serving_pointer_is_named_and_replaced_by_the_next_run(
     tmp_path: Path, content: object, problem: str
 ) -> None:
+    _serve(tmp_path, OLD, 1.0)
     _serve(tmp_path, NEW, 5.0)
     pointer = tmp_path / "serving" / "m" / "latest.json"
     pointer.write_bytes(content(pointer.read_bytes()))  # type: ignore[operator]
@@ -58,13 +60,32 @@ def test_a_damaged_serving_pointer_is_named_and_replaced_by_the_next_run(
     assert problem in str(caught.value)
     assert "delete it" in str(caught.value)
 
-    # Even an older run may replace it: which run it named cannot be known.
-    done = _serve(tmp_path, OLD, 1.0)
-    assert done["latest"] is True
+    # The next run's recovery rewrites it from the champion's newest copy, and says so.
+    done = serving.sync_latest(str(tmp_path), "m", lambda: "v")
+    assert done["changed"] is True
     assert str(pointer) in str(done["replaced_damaged"])
-    assert serving.read_pointer(str(tmp_path), "m")["run_id"] == OLD  # type: ignore[index]
+    assert problem in str(done["replaced_damaged"])
+    assert serving.read_pointer(str(tmp_path), "m")["run_id"] == NEW  # type: ignore[index]
     latest = pl.read_parquet(tmp_path / "serving" / "m" / "latest.parquet")
-    assert latest["forecast"].to_list() == [1.0, 2.0]
+    assert latest["forecast"].to_list() == [5.0, 6.0]
+
+
+def test_a_damaged_serving_pointer_stays_while_the_champion_pointer_is_unreadable(
+    tmp_path: Path,
+) -> None:
+    _serve(tmp_path, NEW, 5.0)
+    pointer = tmp_path / "serving" / "m" / "latest.json"
+    pointer.write_bytes(b'{"run_id": "2026')
+    unreadable = state.CorruptStateError("champion.json", "truncated", "roll back", "champion")
+
+    def champion() -> str | None:
+        raise unreadable
+
+    done = serving.sync_latest(str(tmp_path), "m", champion)
+    assert (done["changed"], done["replaced_damaged"], done["pointer"]) == (False, None, None)
+    assert pointer.read_bytes() == b'{"run_id": "2026'  # which copy should serve is unknown
+    assert any(str(pointer) in p for p in done["problems"])  # both are named
+    assert any(str(unreadable) in p for p in done["problems"])
 
 
 # --- history tables ------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from prefect import task
 
 from tasks import caching
 from tasks.caching import BundleSerializer, ContentInputs, InputFiles, frame_digest, stable_form
-from tasks.caching import keys as cache_keys
 from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import FileGroup, RawSource, SourceParams
@@ -183,25 +182,13 @@ def test_a_renamed_copy_of_a_task_shares_its_cache_key() -> None:
     assert caching.task_identity(evaluate).endswith("evaluate")
 
 
-def test_code_version_is_the_package_digest() -> None:
-    key = caching.CodeVersion().compute_key(_task_ctx(), {}, {})
-    assert key == caching.code_digest()
+def test_stage_code_is_the_task_functions_digest() -> None:
+    from tasks.caching.digest import stage_digest
+    from tasks.stages import features_task
+
+    key = caching.StageCode().compute_key(SimpleNamespace(task=features_task), {}, {})
+    assert key == stage_digest(features_task.fn)
     assert len(key) == 64
-
-
-def test_code_digest_covers_sub_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "model").mkdir()
-    (tmp_path / "stages.py").write_text("X = 1\n")
-    module = tmp_path / "model" / "features.py"
-    module.write_text("LAGS = [1, 7]\n")
-    monkeypatch.setattr(cache_keys, "PACKAGE_DIR", tmp_path)
-    digest = caching.code_digest.__wrapped__
-    before = digest()
-    module.write_text("LAGS = [1, 14]\n")
-    edited = digest()
-    assert edited != before
-    module.rename(tmp_path / "features.py")  # the same source moved: a different digest
-    assert digest() not in {before, edited}
 
 
 def test_input_files_key_follows_the_files(tmp_path: Path) -> None:
@@ -241,7 +228,7 @@ def test_input_files_key_follows_the_files(tmp_path: Path) -> None:
 
 def test_ingest_cache_includes_the_input_files() -> None:
     kinds = {type(p) for p in caching.INGEST_CACHE.policies}
-    assert {ContentInputs, caching.CodeVersion, InputFiles} <= kinds
+    assert {ContentInputs, caching.StageCode, InputFiles} <= kinds
     assert InputFiles not in {type(p) for p in caching.STAGE_CACHE.policies}
 
 
