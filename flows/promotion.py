@@ -26,7 +26,9 @@ from tasks.data.aggregate import PanelResult
 from tasks.data.clean import CleanResult
 from tasks.data.ingest import RawSource
 from tasks.model.backtest import BacktestResult
+from tasks.model.gate import GateDecision
 from tasks.model.train import TrainedModel
+from tasks.registry.serving import ServingPointer
 from tasks.report import render as report
 from tasks.stages import evaluate_task, forecast_task
 
@@ -99,7 +101,7 @@ def release_run(steps: Steps, plan: RunPlan, t: Trained, dask: Any = None) -> di
         model_name=plan.model_name,
         settings=plan.storage,
     )
-    served_by = "nothing"  # unless latest serves the copy this run staged
+    served_by: str | None = "nothing"  # unless latest serves the copy this run staged
     if staged is not None and pointer is not None and pointer["dated_uri"] == staged["dated_uri"]:
         served_by = staged["model_version"]
     get_run_logger().info(
@@ -129,7 +131,7 @@ def publish_run(
     t: Trained,
     decision: Decision,
     monitored: dict[str, Any],
-    staged: dict[str, Any] | None,
+    staged: ServingPointer | None,
 ) -> dict[str, Any]:
     """Render the report and write the run directory (manifest last); returns the manifest.
 
@@ -170,7 +172,7 @@ def publish_run(
         top_n=plan.report.top_n,
         model_version=version,
         serving=release.serving_label(
-            version, promoting, staged["model_version"] if staged else "nothing"
+            version, promoting, (staged["model_version"] or "nothing") if staged else "nothing"
         ),
         quality=t.quality,
         drift=monitored.get("drift.json"),
@@ -201,7 +203,7 @@ def publish_run(
 class Decision:
     """The gate, the metrics with it and the champion it was decided against."""
 
-    gate: dict[str, Any]
+    gate: GateDecision
     metrics: dict[str, Any]
     champion: release.ChampionModel | None
     champion_cfg: conf.AppConfig | None  # set only when the champion is comparable
@@ -272,7 +274,7 @@ def decide(steps: Steps, plan: RunPlan, t: Trained, attempt: int, dask: Any = No
 
 def stage_serving(
     steps: Steps, plan: RunPlan, decision: Decision, t: Trained
-) -> dict[str, Any] | None:
+) -> ServingPointer | None:
     """Write the dated serving copy of what this run will serve: its own forecasts if its
     gate passed, else the champion's for this run's data; ``None`` when neither applies."""
     champ, champ_cfg = decision.champion, decision.champion_cfg
@@ -294,7 +296,7 @@ def stage_serving(
             plan.model_name,
         )
         return None
-    pointer: dict[str, Any] = steps.run(
+    return steps.run(
         release.stage_serving_task,
         output_path=plan.output_path,
         model_name=plan.model_name,
@@ -304,7 +306,6 @@ def stage_serving(
         as_of=plan.run.started_at.date(),
         settings=plan.storage,
     )
-    return pointer
 
 
 def monitor(steps: Steps, plan: RunPlan, t: Trained, decision: Decision) -> dict[str, Any]:

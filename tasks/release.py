@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import publish, registry, storage
 from tasks.model import train
+from tasks.model.gate import ChampionMetrics, ChampionScore, GateDecision, UnusableChampion
 from tasks.model.gate import gate as gate_decision
 from tasks.registry import recovery, serving
 from tasks.report import render as report
@@ -140,7 +141,7 @@ def gate_task(
     champion_metrics: dict[str, Any] | None,
     champion_problem: str | None = None,
     champion_unusable: str | None = None,
-) -> dict[str, Any]:
+) -> GateDecision:
     """The promotion decision against seasonal naive and the re-scored champion.
 
     ``champion_problem`` (the champion is not comparable) fails the gate.
@@ -148,7 +149,7 @@ def gate_task(
     against the baselines alone, so a healthy model can replace a champion nobody can load.
     """
     champion = (
-        {"version": champion_version, "metrics": champion_metrics}
+        ChampionMetrics(version=champion_version, metrics=champion_metrics)
         if champion_version is not None and champion_metrics is not None
         else None
     )
@@ -158,12 +159,12 @@ def gate_task(
             **decision,
             "passed": False,
             "reasons": [*decision["reasons"], champion_problem],
-            "champion": {"version": champion_version, "wape": None},
+            "champion": ChampionScore(version=champion_version, wape=None),
         }
     if champion_unusable is not None:  # not compared: no "champion" entry
         kept = [r for r in decision["reasons"] if not r.startswith("no champion yet")]
         judged = f"champion unusable, judged against the baselines only: {champion_unusable}"
-        unusable = {"version": champion_version, "problem": champion_unusable}
+        unusable = UnusableChampion(version=champion_version, problem=champion_unusable)
         decision = {**decision, "reasons": [*kept, judged], "champion_unusable": unusable}
     get_run_logger().info(
         "gate: %s: %s", "passed" if decision["passed"] else "failed", "; ".join(decision["reasons"])
@@ -204,7 +205,7 @@ def promote_task(
     output_path: str,
     model_name: str,
     version: str,
-    gate: dict[str, Any],
+    gate: GateDecision,
     expected: str | None,
     settings: storage.StorageSettings | None = None,
     replace_damaged: bool = False,
@@ -258,7 +259,7 @@ def stage_serving_task(
     run_id: str,
     as_of: dt.date,
     settings: storage.StorageSettings | None = None,
-) -> dict[str, Any]:
+) -> serving.ServingPointer:
     """Write the forecasts this run will serve as its immutable dated copy (before promotion)."""
     pointer = serving.write_dated(
         output_path,
@@ -278,12 +279,12 @@ def stage_serving_task(
 @task(name="serve", **UNCACHED, **IO_RETRY)
 def serve_task(
     output_path: str, model_name: str, settings: storage.StorageSettings | None = None
-) -> dict[str, Any] | None:
+) -> serving.ServingPointer | None:
     """Make the serving location serve the champion (its newest dated copy); the pointer,
     with ``replaced_damaged`` (the error naming it) when a damaged ``latest.json`` was replaced."""
     logger = get_run_logger()
     synced = recovery.follow_champion(output_path, model_name, settings=settings)
-    pointer: dict[str, Any] | None = synced["pointer"]
+    pointer = synced["pointer"]
     if synced["replaced_damaged"] and pointer is not None:
         logger.warning("serve: replaced a damaged pointer: %s", synced["replaced_damaged"])
         pointer = {**pointer, "replaced_damaged": synced["replaced_damaged"]}

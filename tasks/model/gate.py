@@ -5,7 +5,37 @@ Reads the metrics :func:`tasks.model.backtest.backtest` produced; says why in wo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
+
+
+class ChampionScore(TypedDict):
+    """The champion a decision compared with, and its WAPE re-scored on this run's windows."""
+
+    version: str | None
+    wape: float | None
+
+
+class UnusableChampion(TypedDict):
+    """A champion whose files are damaged: judged as none (the gate does not fail on it)."""
+
+    version: str | None
+    problem: str
+
+
+class GateDecision(TypedDict):
+    """The promotion decision as ``metrics.json``'s ``gate`` holds it."""
+
+    passed: bool
+    reasons: list[str]
+    champion: NotRequired[ChampionScore]  # absent when no champion was compared
+    champion_unusable: NotRequired[UnusableChampion]
+
+
+class ChampionMetrics(TypedDict):
+    """The gate's champion input: its version and metrics re-scored on this run's windows."""
+
+    version: str
+    metrics: dict[str, Any]
 
 
 def _wape(metrics: dict[str, Any], method: str) -> float | None:
@@ -16,9 +46,9 @@ def _wape(metrics: dict[str, Any], method: str) -> float | None:
 def gate(
     metrics: dict[str, Any],
     min_improvement: float,
-    champion: dict[str, Any] | None,
+    champion: ChampionMetrics | None,
     max_regression: float,
-) -> dict[str, Any]:
+) -> GateDecision:
     """The promotion decision, with its reasons in words.
 
     Passes when the model's backtest WAPE beats seasonal naive by ``min_improvement``
@@ -33,7 +63,9 @@ def gate(
     """
     model, naive = _wape(metrics, "model"), _wape(metrics, "seasonal_naive")
     if model is None or naive is None:
-        return {"passed": False, "reasons": ["backtest WAPE is undefined (no actual revenue)"]}
+        return GateDecision(
+            passed=False, reasons=["backtest WAPE is undefined (no actual revenue)"]
+        )
     limit = naive * (1.0 - min_improvement)
     beats_naive = model < naive and model <= limit
     verdict = "beats" if beats_naive else "does not beat"
@@ -42,12 +74,12 @@ def gate(
         f"by the required {min_improvement:.1%} (limit {limit:.4f})"
     )
     reasons = [first]
-    decision: dict[str, Any] = {"passed": beats_naive, "reasons": reasons}
+    decision = GateDecision(passed=beats_naive, reasons=reasons)
     if champion is None:
         reasons.append("no champion yet: nothing to compare against")
         return decision
     rescored = _wape(champion["metrics"], "model")
-    decision["champion"] = {"version": champion["version"], "wape": rescored}
+    decision["champion"] = ChampionScore(version=champion["version"], wape=rescored)
     if rescored is None:
         reasons.append(f"champion {champion['version']} could not be re-scored; not compared")
         return decision

@@ -114,10 +114,10 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
     new = registry.rollback(
         out, name, args.version, actor=actor, reason=args.reason, settings=settings
     )
-    served = recovery.follow_champion(out, name, settings=settings)["pointer"] or {}
+    served = recovery.follow_champion(out, name, settings=settings)["pointer"]
     serving = (
         f"serving {served['dated_uri']}"
-        if served.get("model_version") == new.version
+        if served is not None and served["model_version"] == new.version
         else f"no forecasts of {new.version} were served yet: the next run serves them"
     )
     return (

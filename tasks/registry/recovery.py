@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from tasks import storage
 from tasks.registry import serving
@@ -32,7 +31,7 @@ MAX_AGE_SECONDS = 3600.0
 
 def follow_champion(
     output_path: str, model_name: str, *, settings: storage.StorageSettings | None = None
-) -> dict[str, Any]:
+) -> serving.SyncResult:
     """:func:`tasks.registry.serving.sync_latest` against the registry's ``champion.json``."""
 
     def champion_version() -> str | None:

@@ -24,7 +24,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import polars as pl
 
@@ -54,6 +54,34 @@ POINTER_FIX = (
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+class ServingPointer(TypedDict):
+    """``latest.json``: which dated copy ``latest.parquet`` serves (:data:`POINTER_FIELDS`)."""
+
+    model_name: str
+    model_version: str | None  # the version whose forecasts the copy holds
+    model_role: str
+    run_id: str
+    as_of: str
+    rows: int
+    first_date: str
+    last_date: str
+    dated_uri: str
+    latest_uri: str
+    sha256: NotRequired[str]  # absent from pointers written before it was recorded
+    written_at: str
+    replaced_damaged: NotRequired[str]  # only in what ``serve`` returns, never on disk
+
+
+class SyncResult(TypedDict):
+    """What :func:`sync_latest` found and did."""
+
+    champion: str | None
+    pointer: ServingPointer | None  # latest.json as it is now (None: nothing or damaged)
+    changed: bool
+    problems: list[str]
+    replaced_damaged: str | None  # the error that named a damaged latest.json replaced
+
+
 def serving_root(output_path: str, model_name: str) -> str:
     """``{output_path}/serving/{model_name}``."""
     return storage.join(output_path, "serving", model_name)
@@ -68,7 +96,7 @@ def serving_frame(forecasts: pl.DataFrame, model_version: str, role: str) -> pl.
 
 def read_pointer(
     output_path: str, model_name: str, *, settings: storage.StorageSettings | None = None
-) -> dict[str, Any] | None:
+) -> ServingPointer | None:
     """The current ``latest.json``, or ``None`` before anything was served.
 
     Raises
@@ -77,7 +105,7 @@ def read_pointer(
         The pointer is unusable (names the file and what to do).
     """
     path = storage.join(serving_root(output_path, model_name), LATEST_POINTER)
-    return state.read_json(
+    found = state.read_json(
         path,
         what="serving pointer",
         fix=POINTER_FIX,
@@ -85,6 +113,7 @@ def read_pointer(
         optional={"sha256": str},  # absent from pointers written before it was recorded
         settings=settings,
     )
+    return cast("ServingPointer | None", found)  # fields and types checked just above
 
 
 def write_dated(
@@ -96,7 +125,7 @@ def write_dated(
     run_id: str,
     as_of: dt.date,
     settings: storage.StorageSettings | None = None,
-) -> dict[str, Any]:
+) -> ServingPointer:
     """Write a run's immutable serving copy; returns the ``latest.json`` that would name it.
 
     Only the copy is written: ``latest`` follows the champion (:func:`sync_latest`), so a
@@ -115,7 +144,7 @@ def sync_latest(
     champion: Callable[[], str | None],
     *,
     settings: storage.StorageSettings | None = None,
-) -> dict[str, Any]:
+) -> SyncResult:
     """Make ``latest.parquet`` and ``latest.json`` serve the champion; returns what was done.
 
     Under the serving lock, ``champion()`` says which version is champion (asked there, so
@@ -141,7 +170,7 @@ def sync_latest(
         except state.CorruptStateError as exc:
             problems.append(f"serving left as it is until the champion pointer is usable: {exc}")
             version = None
-        result = {
+        result: SyncResult = {
             "champion": version,
             "pointer": current,
             "changed": False,
@@ -170,7 +199,9 @@ def sync_latest(
         pointer = copy.pointer(model_name, pl.read_parquet(io.BytesIO(data)), data)
         storage.write_bytes_atomic(latest_frame, data, settings=settings)
         storage.write_json_atomic(storage.join(root, LATEST_POINTER), pointer, settings=settings)
-    return {**result, "pointer": pointer, "changed": True, "replaced_damaged": damaged}
+    return SyncResult(
+        champion=version, pointer=pointer, changed=True, problems=problems, replaced_damaged=damaged
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +217,7 @@ class DatedCopy:
         """Where it is."""
         return storage.join(self.root, self.day, f"{self.run_id}.parquet")
 
-    def pointer(self, model_name: str, frame: pl.DataFrame, data: bytes) -> dict[str, Any]:
+    def pointer(self, model_name: str, frame: pl.DataFrame, data: bytes) -> ServingPointer:
         """The ``latest.json`` content that serves this copy (``frame``, as ``data``)."""
         return {
             "model_name": model_name,
@@ -230,7 +261,7 @@ def _copies_under(
 
 def _current(
     output_path: str, model_name: str, settings: storage.StorageSettings | None
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[ServingPointer | None, str | None]:
     """``latest.json`` as found (``None`` when missing), or ``None`` and the error naming it."""
     try:
         return read_pointer(output_path, model_name, settings=settings), None

@@ -25,21 +25,9 @@ from tasks.data.sources.generate import (
     write_dataset,
 )
 from tests.support import defaults
+from tests.support.frames import RAW_SCHEMA as RAW_CONTRACT
 
 KEYS = ["region", "product_type"]
-RAW_CONTRACT = {
-    "date_raw": pl.String,
-    "date": pl.Date,
-    "region": pl.String,
-    "product_type": pl.String,
-    "revenue": pl.Float64,
-    "store_id": pl.String,
-    "units": pl.Int64,
-    "unit_price": pl.Float64,
-    "promo": pl.Boolean,
-    "source_file": pl.String,
-    "arrival_date": pl.Date,
-}
 # Five weeks from a Wednesday: the first and last weeks are partial.
 BASE = GeneratorSpec(
     seed=7,

@@ -16,6 +16,7 @@ from tasks.data import clean
 from tasks.data.clean import CleanParams, ReconciliationError
 from tasks.data.schemas import QUARANTINE_REASONS
 from tests.support import defaults
+from tests.support.frames import RAW_SCHEMA as RAW_SCHEMA_FOR_TESTS
 
 D = dt.date
 KEYS = ["region", "product_type"]
@@ -319,19 +320,6 @@ def test_rollup_sums_per_series_and_day(raw_rows: RawRows) -> None:
     assert daily.schema["n_rows"] == pl.Int64
 
 
-RAW_SCHEMA_FOR_TESTS = {
-    "date_raw": pl.String,
-    "date": pl.Date,
-    "region": pl.String,
-    "product_type": pl.String,
-    "revenue": pl.Float64,
-    "store_id": pl.String,
-    "units": pl.Int64,
-    "unit_price": pl.Float64,
-    "promo": pl.Boolean,
-    "source_file": pl.String,
-    "arrival_date": pl.Date,
-}
 
 
 def _random_raw(n: int, seed: int) -> pl.DataFrame:

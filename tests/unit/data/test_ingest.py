@@ -13,21 +13,9 @@ from tasks import storage
 from tasks.data import ingest
 from tasks.data.ingest import RawSchemaError
 from tasks.storage import InputNotFoundError
+from tests.support.frames import RAW_SCHEMA as CONTRACT
 
 D = dt.date
-CONTRACT = {
-    "date_raw": pl.String,
-    "date": pl.Date,
-    "region": pl.String,
-    "product_type": pl.String,
-    "revenue": pl.Float64,
-    "store_id": pl.String,
-    "units": pl.Int64,
-    "unit_price": pl.Float64,
-    "promo": pl.Boolean,
-    "source_file": pl.String,
-    "arrival_date": pl.Date,
-}
 CSV_TEXT = (
     "date,region,product_type,revenue,units,unit_price,promo,channel\n"
     "2024-01-02,north,toys, 7.5 ,3,2.5,yes,web\n"
