@@ -158,6 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     code = snapshot_code(args.data_dir / "_work" / "code")
     log(f"code under test copied to {code}")
+    if args.series is not None:
+        from benchmarks import series
+
+        command = " ".join(["python -m benchmarks", *(argv or sys.argv[1:])])
+        meta = {"command": command, "machine": machine(), "packages": versions()}
+        meta["git"] = git_state()
+        result = series.main(args, log, meta)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, result)
+        log(f"wrote {args.out}")
+        return 0
     prepared = {size: prepare_params(size, args) for size in args.sizes}
     if args.generate_only:
         return 0

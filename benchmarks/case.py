@@ -17,10 +17,28 @@ from collections.abc import Callable, Sequence
 from benchmarks.measure import Recorder, Sampler, write_json
 from benchmarks.params import BenchParams
 
-CASES = ("check", "ours", "pandas", "floor", "mlforecast", "flow")
+CASES = (
+    "check",
+    "ours",
+    "pandas",
+    "floor",
+    "mlforecast",
+    "flow",
+    "series-check",
+    "series-ours",
+    "series-mlforecast",
+)
 
 
 def _dispatch(name: str, args: argparse.Namespace, p: BenchParams) -> Callable[[Recorder], object]:
+    if name.startswith("series-"):
+        from benchmarks import series_cases as sc
+
+        if name == "series-ours":
+            return lambda rec: sc.run_ours(p, rec, args.profile)
+        if name == "series-mlforecast":
+            return lambda rec: sc.run_mlforecast(p, rec, args.work_dir)
+        return lambda rec: sc.run_check(p, rec, args.work_dir)
     if name == "ours":
         from benchmarks import ours
 
@@ -77,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="flow: also the same stages directly, timed, before or after the flow",
     )
+    parser.add_argument("--profile", action="store_true", help="series-ours: cProfile the stages")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     params = BenchParams.load(args.params)

@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"{QUICK_DAYS} days of data, {QUICK_ROUNDS} boosting rounds, no mlforecast "
         "or flow unless --cases names them (what the test suite runs)",
     )
-    p.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
+    p.add_argument("--data-dir", type=lambda s: Path(s).resolve(), default=REPO / "data" / "bench")
     p.add_argument(
         "--backtest-windows",
         type=int,
@@ -79,7 +79,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="generate (or check) the data of every size, then stop: nothing is timed",
     )
+    axis = p.add_argument_group("series axis (see benchmarks/README.md, 'Series axis')")
+    axis.add_argument(
+        "--series",
+        type=lambda s: int(float(s)),
+        nargs="+",
+        default=None,
+        help="run the series axis instead: series counts (e.g. 1000 10000 30000)",
+    )
+    axis.add_argument("--days", type=int, default=730, help="series axis: days of history")
+    axis.add_argument(
+        "--m5-shape", action="store_true", help="series axis: also 30,490 series x 1,941 days"
+    )
+    axis.add_argument(
+        "--transactions-per-day",
+        type=float,
+        default=1.0,
+        help="series axis: mean raw rows per series-day",
+    )
+    axis.add_argument("--profile", action="store_true", help="series axis: cProfile ours")
     args = p.parse_args(argv)
+    if args.series is not None and "--out" not in (argv if argv is not None else sys.argv):
+        args.out = RESULTS_DIR / "series-latest.json"
     if args.quick and "--cases" not in (argv if argv is not None else sys.argv):
         args.cases = [c for c in args.cases if c not in QUICK_SKIPS]
     if args.include_100m and BIG not in args.sizes:

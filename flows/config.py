@@ -356,6 +356,39 @@ class MonitoringConfig:
 
 
 @dataclass
+class KubernetesClusterConfig:
+    """The Dask cluster a large run creates on Kubernetes (dask-kubernetes' operator)."""
+
+    name: str = "sales-forecast-dask"
+    namespace: str = "${oc.env:SALES_DASK_NAMESPACE,default}"
+    image: str = "${oc.env:SALES_DASK_IMAGE,sales-forecast:latest}"  # same image as the flow
+    n_workers: int = 4
+    worker_cpu: str = "2"  # requests = limits: a guaranteed pod, LightGBM threads match
+    worker_memory: str = "16Gi"
+    scheduler_cpu: str = "1"
+    scheduler_memory: str = "2Gi"
+    service_account: str | None = "sales-forecast-dask"
+    # Kubernetes Secret objects the pods read their environment from (names only; created
+    # out of band, like the flow-run Job's)
+    env_from: list[str] = field(
+        default_factory=lambda: ["sales-forecast-aws", "sales-forecast-cache-key"]
+    )
+
+
+@dataclass
+class RunnerConfig:
+    """Where the heavy work runs: ``local`` (in the flow's process) or ``dask``."""
+
+    name: str = "local"  # local | dask
+    address: str | None = None  # dask: join this scheduler (tcp://host:8786), else start one
+    cluster: str = "local"  # dask without address: local (LocalCluster) | kubernetes
+    n_workers: int = 2  # LocalCluster worker processes
+    threads_per_worker: int = 1
+    distributed_training: bool = False  # the final model with lightgbm.dask across workers
+    kubernetes: KubernetesClusterConfig = field(default_factory=KubernetesClusterConfig)
+
+
+@dataclass
 class AppConfig:
     """The whole composed config."""
 
@@ -368,6 +401,7 @@ class AppConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
     random_seed: int = 42
     mode: str = "experiment"  # "production" promotes and serves; "experiment" only registers
 

@@ -128,6 +128,34 @@ class _Checks:
         self.need(ok, key, value, rule, example)
 
 
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"  # a Kubernetes resource quantity
+
+
+def _runner(c: _Checks, cfg: AppConfig) -> None:
+    r, k = cfg.runner, cfg.runner.kubernetes
+    c.one_of("runner.name", r.name, ("local", "dask"))
+    c.one_of("runner.cluster", r.cluster, ("local", "kubernetes"))
+    c.pattern("runner.address", r.address, r"^(tcp|tls)://[^\s/]+:[0-9]+$",
+              "must be a scheduler address tcp://host:port", "tcp://127.0.0.1:8786")  # fmt: skip
+    c.integer("runner.n_workers", r.n_workers, 1, 2)
+    c.integer("runner.threads_per_worker", r.threads_per_worker, 1, 1)
+    c.need(
+        not r.distributed_training,
+        "runner.distributed_training",
+        r.distributed_training,
+        "is not available with the served combination of candidates yet (its LightGBM members "
+        "train on per-series scaled targets, in the flow's process; the windows still run on "
+        "the cluster)",
+        False,
+    )
+    c.integer("runner.kubernetes.n_workers", k.n_workers, 1, 4)
+    c.name("runner.kubernetes.name", k.name, "sales-forecast-dask")
+    for key in ("worker_cpu", "worker_memory", "scheduler_cpu", "scheduler_memory"):
+        value = getattr(k, key)
+        rule = "must be a Kubernetes quantity (2, 500m, 16Gi)"
+        c.pattern(f"runner.kubernetes.{key}", value, _QUANTITY, rule, "16Gi")
+
+
 def check(cfg: AppConfig) -> None:
     """Raise :class:`ConfigError` listing every value of ``cfg`` that breaks its rule."""
     problems = unknown_keys(cfg)
@@ -136,6 +164,7 @@ def check(cfg: AppConfig) -> None:
     _features_and_model(c, cfg)
     _evaluation_and_output(c, cfg)
     _monitoring(c, cfg)
+    _runner(c, cfg)
     problems += c.problems
     params = dict(vars(cfg.model.hyperparameters))
     names = hyperparameters.name_problems(params)

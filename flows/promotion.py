@@ -17,7 +17,7 @@ import polars as pl
 from prefect import get_run_logger
 
 from flows import config as conf
-from flows import reference
+from flows import reference, runner
 from flows.config_schema import CONFIG_SCHEMA_VERSION
 from flows.plan import RunPlan
 from flows.steps import Steps
@@ -77,13 +77,13 @@ class Trained:
         )
 
 
-def release_run(steps: Steps, plan: RunPlan, t: Trained) -> dict[str, Any]:
+def release_run(steps: Steps, plan: RunPlan, t: Trained, dask: Any = None) -> dict[str, Any]:
     """Decide, stage, publish, commit (retried when another run moved the champion), serve;
-    returns the flow's result."""
+    returns the flow's result. ``dask``: the open Dask task runner of ``runner=dask``."""
     production = plan.config.mode == "production"  # experiments never promote or serve
     registered: str | None = None
     for attempt in range(MAX_PROMOTION_ATTEMPTS):
-        decision = decide(steps, plan, t, attempt, registered)
+        decision = decide(steps, plan, t, attempt, registered, dask)
         version = registered = decision.version  # an identical build's, when one was reused
         monitored = monitor(steps, plan, t, decision)
         staged = stage_serving(steps, plan, decision, t) if production else None
@@ -257,7 +257,12 @@ class Decision:
 
 
 def decide(
-    steps: Steps, plan: RunPlan, t: Trained, attempt: int, registered: str | None = None
+    steps: Steps,
+    plan: RunPlan,
+    t: Trained,
+    attempt: int,
+    registered: str | None = None,
+    dask: Any = None,
 ) -> Decision:
     """Gate against the run's best baseline and the champions re-scored on the same windows;
     the first attempt registers the version, or reuses the identical build's (``registered``:
@@ -277,12 +282,14 @@ def decide(
         release.report_set_aside(champ.version, dropped)
     if champ is not None and champ_cfg is not None and problem is None:
         theirs = plan.for_champion(champ_cfg)
-        champ_metrics = steps.run(
-            evaluate_champion_task,
+        champ_metrics = runner.evaluate(  # on the cluster too with runner=dask: cache hits
+            steps,
+            dask,
             panel=t.panel.panel,
             spec=theirs.features,
             params=plan.chain.backtest,
             train=theirs.train,
+            stage=evaluate_champion_task,
         ).metrics
         best = reference.best_recent_champion(
             steps, plan.config, t.panel.panel, champ, champ_cfg, champ_metrics

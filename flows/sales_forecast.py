@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from flows import config as conf
 from flows import plan as mapping
-from flows import promotion
+from flows import promotion, runner
 from flows.events import batch_trigger, trigger
 from flows.steps import Steps
 from tasks import monitor as monitoring
@@ -25,7 +25,6 @@ from tasks.model.backtest import check_history
 from tasks.stages import (
     aggregate_task,
     clean_task,
-    evaluate_task,
     features_task,
     forecast_task,
     generate_task,
@@ -88,37 +87,38 @@ def sales_forecast(
             settings=store,
         )
     frame = steps.run(features_task, panel=panel.panel, spec=spec)
-    backtest = steps.run(  # chooses how the candidates are combined, on earlier windows
-        evaluate_task, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
-    )
-    model = steps.run(
-        train_task,
-        panel=panel.panel,
-        spec=spec,
-        params=chain.train,
-        backtest=chain.backtest,
-        combination=backtest.combination,
-    )
-    forecasts = steps.run(
-        forecast_task,
-        model=model,
-        panel=panel.panel,
-        spec=spec,
-        params=chain.forecast,
-        storage_settings=store,
-    )
-    trained = promotion.Trained(
-        source=source,
-        cleaned=cleaned,
-        panel=panel,
-        features=frame,
-        model=model,
-        backtest=backtest,
-        forecasts=forecasts,
-        quality=quality,
-        recovered=recovered,
-    )
-    return promotion.release_run(steps, plan, trained)
+    with runner.session(cfg.runner) as dask:  # None unless runner=dask; open until the gate
+        backtest = runner.evaluate(  # chooses how the candidates are combined, on earlier windows
+            steps, dask, panel=panel.panel, spec=spec, params=chain.backtest, train=chain.train
+        )
+        model = steps.run(
+            train_task,
+            panel=panel.panel,
+            spec=spec,
+            params=chain.train,
+            backtest=chain.backtest,
+            combination=backtest.combination,
+        )
+        forecasts = steps.run(
+            forecast_task,
+            model=model,
+            panel=panel.panel,
+            spec=spec,
+            params=chain.forecast,
+            storage_settings=store,
+        )
+        trained = promotion.Trained(
+            source=source,
+            cleaned=cleaned,
+            panel=panel,
+            features=frame,
+            model=model,
+            backtest=backtest,
+            forecasts=forecasts,
+            quality=quality,
+            recovered=recovered,
+        )
+        return promotion.release_run(steps, plan, trained, dask)
 
 
 def compose(

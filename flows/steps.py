@@ -35,13 +35,17 @@ class Steps:
             "refresh_cache": refresh,
         }
 
+    def record(self, name: str, state: str, start: float) -> None:
+        """Record a step that ran elsewhere (e.g. as tasks on a cluster) since ``start``."""
+        seconds = round(time.perf_counter() - start, 3)
+        self.records[name] = {"state": state, "seconds": seconds}
+        get_run_logger().info("step %s: %s in %.2f s", name, state, seconds)
+
     def run(self, stage: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``stage`` and return its result, raising if it failed."""
         start = time.perf_counter()
         state = self.configure(stage)(*args, return_state=True, **kwargs)
-        seconds = round(time.perf_counter() - start, 3)
-        self.records[stage.name] = {"state": state.name, "seconds": seconds}
-        get_run_logger().info("step %s: %s in %.2f s", stage.name, state.name, seconds)
+        self.record(stage.name, str(state.name), start)
         faults.checkpoint(f"after:{stage.name}")  # test hook; a no-op unless set
         return state.result()
 

@@ -8,6 +8,7 @@ exponential backoff and jitter, and fail at once on everything else.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -19,12 +20,18 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 
 from tasks import chain, storage
-from tasks.caching import INGEST_CACHE, STAGE_CACHE, BundleSerializer, UntrustedRecordError
+from tasks.caching import (
+    INGEST_CACHE,
+    STAGE_CACHE,
+    BundleSerializer,
+    UntrustedRecordError,
+)
 from tasks.data import clean as cleaning
 from tasks.data.aggregate import PanelParams, PanelResult
 from tasks.data.clean import CleanParams, CleanResult
 from tasks.data.ingest import RawSource, SourceParams
 from tasks.data.sources import datasets, generate
+from tasks.model import backtest as backtesting
 from tasks.model.backtest import BacktestParams, BacktestResult
 from tasks.model.ensemble import Combination, Ensemble
 from tasks.model.features import FeatureSpec
@@ -275,3 +282,21 @@ def forecast_task(
         out["forecast"].sum(),
     )
     return out
+
+
+@task(name="backtest-window", **CACHED)
+def backtest_window_task(
+    *,
+    panel: pl.DataFrame,
+    origin: dt.date,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> pl.DataFrame:
+    """One backtest window (train before ``origin``, forecast, baselines): runs on any worker."""
+    start = time.perf_counter()
+    rows = backtesting.window_predictions(panel, origin, spec, params, train)
+    get_run_logger().info(
+        "backtest window %s: %d rows in %.1fs", origin, rows.height, time.perf_counter() - start
+    )
+    return rows

@@ -39,6 +39,7 @@ POOL = "sales-forecast-k8s"
 QUEUE = "sales-forecast"
 REQUIRED_ENV = ("SALES_LANDING_BUCKET", "SALES_LANDING_PREFIX", "SALES_OUTPUT_PATH")
 BUILD_ENV = ("IMAGE_REPOSITORY",)
+BUILT_IMAGE = "{{ build-image.image }}"  # the build step's output, referenced in prefect.yaml
 ENV_DEFAULTS = {"SALES_SCHEDULE_TIMEZONE": "UTC", "ECR_AWS_CREDENTIALS_BLOCK": ""}
 
 logger = logging.getLogger("sales_forecast.deploy")
@@ -66,6 +67,10 @@ def no_build_config(
             job_variables["image"] = image
         else:
             job_variables.pop("image", None)
+        if isinstance(env := job_variables.get("env"), dict):  # the image the build made
+            built = {k for k, v in env.items() if v == BUILT_IMAGE}
+            env = {k: v for k, v in env.items() if k not in built or image}
+            job_variables["env"] = {k: image if k in built else v for k, v in env.items()}
         if pool is not None:
             work_pool["name"] = pool
         if pool_variables is not None:

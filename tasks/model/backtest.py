@@ -124,34 +124,47 @@ def backtest_window(
     )
 
 
-def backtest(
-    panel: pl.DataFrame,
-    spec: FeatureSpec,
-    params: BacktestParams,
-    train: TrainParams,
-) -> BacktestResult:
-    """Rolling-origin backtest of every candidate, their combination chosen on earlier
-    windows and scored on later ones; metrics overall, per step, segment and window."""
+def window_origins(panel: pl.DataFrame, spec: FeatureSpec, params: BacktestParams) -> list[dt.date]:
+    """First period of each backtest window of ``panel`` (checks ``segment_by`` first)."""
     if params.segment_by not in panel.columns:
         raise ValueError(
             f"evaluation.segment_by={params.segment_by!r} is not a panel column ({panel.columns})"
         )
-    keys = spec.series_keys
     dates = panel["date"].unique().sort().to_list()
-    starts = origins(dates, params.horizon, params.windows, spec.lookback + 1)
+    return origins(dates, params.horizon, params.windows, spec.lookback + 1)
+
+
+def window_predictions(
+    panel: pl.DataFrame,
+    origin: dt.date,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> pl.DataFrame:
+    """One backtest window on its own, with each series' segment: a unit of parallel work."""
+    keys = spec.series_keys
+    rows = backtest_window(panel, origin, spec, params, train)
+    if params.segment_by not in rows.columns:
+        segments = panel.select(*keys, params.segment_by).unique(subset=keys)
+        rows = rows.join(segments, on=keys, how="left")
+    return rows
+
+
+def score(
+    windows: list[pl.DataFrame], starts: list[dt.date], spec: FeatureSpec, params: BacktestParams
+) -> BacktestResult:
+    """Combine the candidates of the windows (choices made on earlier windows, scored on
+    later ones) and score them overall, per step, segment and window."""
+    keys = spec.series_keys
     table = pl.concat(
-        [
-            backtest_window(panel, o, spec, params, train).with_columns(
-                pl.lit(k, dtype=pl.Int32).alias("window")
-            )
-            for k, o in enumerate(starts)
-        ],
+        [w.with_columns(pl.lit(k, dtype=pl.Int32).alias("window")) for k, w in enumerate(windows)],
         how="diagonal_relaxed",
     ).sort(["window", *keys, "date"])
     names = params.candidates.names
-    combined = combine_backtest(table.drop("origin"), names, keys, params.combination)
-    methods = [c for c in table.columns if c not in {*keys, "date", "step", "actual", "origin"}]
-    methods.remove("window")
+    extra = ["origin", *([params.segment_by] if params.segment_by not in keys else [])]
+    combined = combine_backtest(table.drop(extra), names, keys, params.combination)
+    skip = {*keys, "date", "step", "actual", "origin", "window", params.segment_by}
+    methods = [c for c in table.columns if c not in skip]
     model = combined.rows.select(
         "window",
         *keys,
@@ -161,9 +174,6 @@ def backtest(
         "recipe",
     )
     predictions = table.join(model, on=["window", *keys, "date"], how="inner")
-    if params.segment_by not in predictions.columns:
-        segments = panel.select(*keys, params.segment_by).unique(subset=keys)
-        predictions = predictions.join(segments, on=keys, how="left")
     predictions = predictions.sort(["origin", *keys, "date"])
     scored_origins = [starts[c["window"]] for c in combined.choices]
     metrics = backtest_metrics(predictions, params, methods)
@@ -174,6 +184,19 @@ def backtest(
     }
     metrics["ensemble"] = ensemble_summary(combined, starts, params)
     return BacktestResult(predictions, metrics, combined.combination)
+
+
+def backtest(
+    panel: pl.DataFrame,
+    spec: FeatureSpec,
+    params: BacktestParams,
+    train: TrainParams,
+) -> BacktestResult:
+    """Rolling-origin backtest of every candidate, their combination chosen on earlier
+    windows and scored on later ones; metrics overall, per step, segment and window."""
+    starts = window_origins(panel, spec, params)
+    windows = [window_predictions(panel, o, spec, params, train) for o in starts]
+    return score(windows, starts, spec, params)
 
 
 def backtest_metrics(

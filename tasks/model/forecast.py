@@ -79,7 +79,10 @@ def recursive_forecast(
         how="vertical_relaxed",
     )
     for day in todo["date"].unique().sort():
-        rows = build_features(work, spec).filter(pl.col("date") == day)
+        # features look back only: the rows after ``day`` change nothing for it
+        rows = build_features(work.filter(pl.col("date") <= day), spec).filter(
+            pl.col("date") == day
+        )
         step = rows.select(*keys, "date").with_columns(pl.Series(TARGET, predict(model, rows)))
         work = work.update(step, on=[*keys, "date"])
     return (

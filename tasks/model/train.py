@@ -9,6 +9,7 @@ and an unconstrained model learns that a full promotion halves revenue.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,19 @@ def category_levels(frame: pl.DataFrame, columns: list[str]) -> dict[str, list[s
     return {c: sorted(frame[c].drop_nulls().unique().cast(pl.String).to_list()) for c in columns}
 
 
+def _column(name: str, categories: dict[str, list[str]], normalize: bool) -> pl.Expr:
+    if normalize and name.startswith(SCALED_PREFIXES):
+        return (pl.col(name).cast(pl.Float64) / pl.col(SCALE)).alias(name)
+    if name in categories:
+        code = (
+            pl.col(name)
+            .cast(pl.String)
+            .replace_strict(categories[name], list(range(len(categories[name]))), default=None)
+        )
+        return code.cast(pl.Float64).alias(name)
+    return pl.col(name).cast(pl.Float64)
+
+
 def to_matrix(
     frame: pl.DataFrame,
     feature_names: list[str],
@@ -80,29 +94,29 @@ def to_matrix(
 ) -> np.ndarray:
     """Float64 matrix in ``feature_names`` order; categoricals as their level index.
 
-    With ``normalize``, lag and window columns are divided by the row's ``scale``.
+    With ``normalize``, lag and window columns are divided by the row's ``scale``. Filled
+    one column at a time into a column-major array (LightGBM reads it without a copy), so
+    at most one column is held twice.
     """
-    exprs = []
-    for name in feature_names:
-        if normalize and name.startswith(SCALED_PREFIXES):
-            exprs.append((pl.col(name).cast(pl.Float64) / pl.col(SCALE)).alias(name))
-        elif name in categories:
-            code = (
-                pl.col(name)
-                .cast(pl.String)
-                .replace_strict(categories[name], list(range(len(categories[name]))), default=None)
-            )
-            exprs.append(code.cast(pl.Float64).alias(name))
-        else:
-            exprs.append(pl.col(name).cast(pl.Float64))
-    return frame.select(exprs).to_numpy().astype(np.float64, copy=False)
+    out = np.empty((frame.height, len(feature_names)), dtype=np.float64, order="F")
+    for j, name in enumerate(feature_names):
+        column = frame.select(_column(name, categories, normalize)).to_series()
+        out[:, j] = column.to_numpy()
+    return out
 
 
-def training_rows(features: pl.DataFrame, normalize: bool = False) -> pl.DataFrame:
-    """Rows with a known target (and, when normalising, a known scale)."""
+def training_rows(
+    features: pl.DataFrame, normalize: bool = False, before: dt.date | None = None
+) -> pl.DataFrame:
+    """Rows with a known target (and, when normalising, a known scale), dated before
+    ``before`` if given; ``features`` itself (no copy) when every row qualifies."""
     known = pl.col(TARGET).is_not_null()
     if normalize:
         known = known & pl.col(SCALE).is_not_null()
+    if before is not None:
+        known = known & (pl.col("date") < before)
+    elif features.select(known.all()).item():
+        return features
     return features.filter(known)
 
 

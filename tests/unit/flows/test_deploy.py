@@ -73,7 +73,7 @@ def test_prefect_yaml_is_what_prefect_deploy_reads() -> None:
     from prefect.cli.deploy._models import PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(prefect_yaml())
-    assert [d.name for d in model.deployments] == ["daily", "on-upload"]
+    assert [d.name for d in model.deployments] == ["daily", "on-upload", "large"]
     # a module path: the flow is imported from the installed package, not a file in /app
     assert {d.entrypoint for d in model.deployments} == {"flows.sales_forecast.sales_forecast"}
     (build,) = model.build or []
@@ -99,10 +99,11 @@ def test_the_entrypoint_takes_plain_json_parameters() -> None:
     for name, deployment in deployments().items():
         params = deployment["parameters"]
         assert json.loads(json.dumps(params)) == params, name
-        assert params["overrides"] == ["data=s3", "mode=production"], name
+        extra = ["runner=dask_kubernetes"] if name == "large" else []
+        assert params["overrides"] == ["data=s3", "mode=production", *extra], name
 
 
-@pytest.mark.parametrize("name", ["daily", "on-upload"])
+@pytest.mark.parametrize("name", ["daily", "on-upload", "large"])
 def test_both_deployments_run_one_at_a_time_on_the_shared_queue(name: str) -> None:
     deployment = deployments()[name]
     assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
@@ -242,7 +243,7 @@ def test_the_bridge_manifests_are_valid_and_match_its_settings() -> None:
     assert settings.landing.suffixes == (".parquet", ".csv")
     assert pod["serviceAccountName"] == "sales-forecast-bridge"
     kustomization = yaml.safe_load((REPO / "deploy/kustomization.yaml").read_text())
-    assert set(kustomization["resources"]) == {"flow-runs.yaml", "s3-bridge.yaml"}
+    assert set(kustomization["resources"]) == {"flow-runs.yaml", "s3-bridge.yaml", "dask.yaml"}
     assert kustomization["images"][0]["name"] == container["image"]
 
 
@@ -265,15 +266,19 @@ def test_no_build_keeps_the_deployments_and_changes_only_pool_image_and_code() -
         assert after["build"] is None
         assert after["push"] is None
         assert after["work_pool"]["name"] == "local"
+        env = before["work_pool"]["job_variables"]["env"]
+        built = {k for k, v in env.items() if v == deploy.BUILT_IMAGE}  # no build: no image
         assert after["work_pool"]["job_variables"] == {
-            "env": before["work_pool"]["job_variables"]["env"]
+            "env": {k: v for k, v in env.items() if k not in built}
         }
-        overrides = ["data=s3", "mode=production", "model.num_boost_round=5"]
-        assert after["parameters"]["overrides"] == overrides
+        overrides = before["parameters"]["overrides"]
+        assert after["parameters"]["overrides"] == [*overrides, "model.num_boost_round=5"]
         same = {"name", "entrypoint", "concurrency_limit", "schedules", "triggers", "tags"}
         assert {k: after.get(k) for k in same} == {k: before.get(k) for k in same}
     on_k8s = deploy.no_build_config(doc, image=IMAGE)
     assert all(d["work_pool"]["job_variables"]["image"] == IMAGE for d in on_k8s["deployments"])
+    large = on_k8s["deployments"][-1]["work_pool"]["job_variables"]["env"]
+    assert large["SALES_DASK_IMAGE"] == IMAGE  # Dask pods run the flow's image
     assert all(d["work_pool"]["name"] == deploy.POOL for d in on_k8s["deployments"])
 
 
