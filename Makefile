@@ -99,7 +99,7 @@ runtime-deps: install
 test-slow: install browser runtime-deps ## tests marked slow (real servers, larger data)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
 
-kill-matrix: install browser ## the full kill matrix: 64 SIGKILL points (about 40-50 min); make test-slow runs 19 of them
+kill-matrix: install browser ## the full kill matrix: 64 SIGKILL points (about 40-50 min); make test-slow runs 10 of them
 	KILL_MATRIX_FULL=1 $(BIN)/pytest tests/e2e/test_kill_matrix.py -k kill_matrix $(PYTEST_ARGS)
 
 automations: install ## create/update the Prefect automations in deploy/automations.yaml (SALES_NOTIFY_BLOCK=slug/name)

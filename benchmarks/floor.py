@@ -35,16 +35,24 @@ def daily_query(p: BenchParams) -> pl.LazyFrame:
     revenue = pl.col("revenue")
     if p.repair_revenue:
         revenue = pl.coalesce(revenue, (pl.col("units") * pl.col("unit_price")).round(2))
+    folded = [  # category spellings in normal form, as clean does
+        pl.col(c).str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
+        for c in dict.fromkeys([*keys, *p.allowed_categories])
+    ]
+    allowed = {
+        c: sorted({" ".join(v.split()).lower() for v in vs})
+        for c, vs in p.allowed_categories.items()
+    }
     rules = [
         pl.col("date").is_not_null(),
         arrival.is_null() | (pl.col("date") <= arrival),
         *[pl.col(k).is_not_null() & (pl.col(k).str.strip_chars() != "") for k in keys],
-        *[pl.col(c).is_in(v) for c, v in sorted(p.allowed_categories.items()) if v],
+        *[pl.col(c).is_in(v) for c, v in sorted(allowed.items()) if v],
         pl.col("revenue_clean").is_not_null() & pl.col("revenue_clean").is_not_nan(),
         pl.col("revenue_clean") >= max(0.0, p.min_revenue),
     ]
     return (
-        lf.with_columns(revenue.alias("revenue_clean"))
+        lf.with_columns(*folded, revenue.alias("revenue_clean"))
         .filter(*rules)
         .unique(subset=IDENTITY, keep="any")
         .group_by([*keys, "date"])

@@ -41,6 +41,10 @@ def read_raw(root: str) -> pd.DataFrame:
 def clean(df: pd.DataFrame, p: BenchParams) -> pd.DataFrame:
     """Drop every row ``tasks/data/clean.py`` quarantines; repair null revenue first."""
     keys = p.series_keys
+    # category spellings in normal form (trim, collapse spaces, lower case), as clean does
+    for col in dict.fromkeys([*keys, *p.allowed_categories]):
+        text = df[col].astype("string")
+        df[col] = text.str.split().str.join(" ").str.lower().astype(object).where(text.notna())
     df["revenue_clean"] = df["revenue"]
     if p.repair_revenue:
         df["revenue_clean"] = df["revenue"].fillna((df["units"] * df["unit_price"]).round(2))
@@ -52,7 +56,7 @@ def clean(df: pd.DataFrame, p: BenchParams) -> pd.DataFrame:
         df = df[df[k].str.strip() != ""]
     for col, allowed in p.allowed_categories.items():
         if allowed:
-            df = df[df[col].isin(allowed)]
+            df = df[df[col].isin({" ".join(v.split()).lower() for v in allowed})]
     revenue = df["revenue_clean"]
     df = df[np.isfinite(revenue) & (revenue >= 0) & (revenue >= p.min_revenue)]
     return df.drop_duplicates(subset=[c for c in RAW if c in df.columns], keep="first")

@@ -44,6 +44,8 @@ def snapshot_code(dest: Path) -> Path:
         shutil.copytree(
             REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "results")
         )
+    # flows.config finds conf/ beside pyproject.toml (a checkout), else inside the package
+    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
     _code_root = dest
     return dest
 

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import pytest
 
+# A Prefect server takes ~20 s to start on a quiet machine and several times that on a busy
+# shared one (two xdist workers start one each): waiting is cheaper than a false error.
+SERVER_STARTUP_SECONDS = 240
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point Prefect at a throw-away home before anything imports it."""
     home = Path(tempfile.mkdtemp(prefix="sales-forecast-prefect-"))
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(home / "storage")
-    os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
+    os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = str(SERVER_STARTUP_SECONDS)
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     # LightGBM's OpenMP threads spin while idle by default, which starves a shared machine.
@@ -33,7 +37,7 @@ def prefect_server() -> Iterator[None]:
     """One Prefect test server for the whole session (it takes ~20 s to start)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    with prefect_test_harness(server_startup_timeout=SERVER_STARTUP_SECONDS):
         yield
 
 

@@ -108,7 +108,8 @@ def gate(
         )
     baseline, naive = best
     limit = naive * (1.0 - min_improvement)
-    beats_naive = model < naive and model <= limit
+    # a negative min_improvement lets the model be that much worse than the baseline
+    beats_naive = model <= limit and (model < naive or min_improvement < 0)
     verdict = "beats" if beats_naive else "does not beat"
     first = (
         f"model WAPE {model:.4f} {verdict} the best baseline, {baseline.replace('_', ' ')} "

@@ -113,13 +113,21 @@ def test_main_writes_a_complete_run_directory(env: dict[str, str]) -> None:
         "product_type",
         "date",
         "forecast",
+        "p10",
+        "p50",
+        "p90",
+        "recipe",
         "model_version",
         "model_role",
     ]
     assert set(forecasts["model_version"]) == {manifest["run_id"]}
     assert forecasts.height == 6 * 14
-    booster = lgb.Booster(model_file=str(run_dir / "model.txt"))
-    assert booster.num_trees() > 0
+    # model.txt: each LightGBM member's native text after its "# sales-forecast member:" line
+    parts = (run_dir / "model.txt").read_text().split("# sales-forecast member: ")[1:]
+    assert parts
+    for part in parts:
+        booster = lgb.Booster(model_str=part.split("\n", 1)[1])
+        assert booster.num_trees() > 0
     quarantine = pl.read_parquet(run_dir / "quarantine.parquet")
     assert quarantine.height == clean["rows_quarantined"]
     assert quarantine["reason"].null_count() == 0

@@ -330,6 +330,13 @@ def test_gate_fails_when_the_model_is_worse_or_equal() -> None:
     assert gate(metrics(0.39, 0.40), 0.0, None, MAX_REGRESSION)["passed"] is True
 
 
+def test_a_negative_min_improvement_lets_the_model_be_that_much_worse() -> None:
+    assert gate(metrics(0.40, 0.40), -0.1, None, MAX_REGRESSION)["passed"]
+    assert gate(metrics(0.43, 0.40), -0.1, None, MAX_REGRESSION)["passed"]
+    assert not gate(metrics(0.45, 0.40), -0.1, None, MAX_REGRESSION)["passed"]
+    assert not gate(metrics(0.40, 0.40), 0.0, None, MAX_REGRESSION)["passed"]
+
+
 def test_gate_fails_on_an_undefined_wape() -> None:
     decision = gate(metrics(None, 0.4), 0.0, None, MAX_REGRESSION)
     assert decision == {
