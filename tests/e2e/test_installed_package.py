@@ -78,7 +78,8 @@ def test_a_users_config_folder_adds_a_data_option(installed_app: App) -> None:
         assert missing.returncode != 0
         assert "mydata" in missing.stderr
 
-        args = ["sales-forecast", "run", "--config-dir", "../my-config", "data=mydata", *SMALL]
+        args = ["sales-forecast", "run", "--config-dir", "../my-config", "data=mydata", *SMALL,
+                "mode=production", "evaluation.min_improvement=-0.5"]  # fmt: skip
         done = app.run(args, work, env)  # relative to the current folder
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
         (manifest,) = manifests(work)

@@ -127,6 +127,7 @@ def test_the_flow_with_runner_dask_starts_and_closes_its_own_cluster(
     data = inputs["cfg"].data.input_path
     overrides = [*SMALL, "data.builtin=null", f"data.input_path={data}",
                  f"data.output_path={tmp_path / 'out'}", "runner=dask", "runner.n_workers=2",
+                 "mode=production", "evaluation.min_improvement=-0.5",  # a champion to re-score
                  "model.hyperparameters.num_threads=1"]  # fmt: skip
     result = sales_forecast(overrides=overrides)
     assert result["steps"]["evaluate"]["state"] == "Completed"
