@@ -27,6 +27,7 @@ import dataclasses
 import getpass
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -209,6 +210,9 @@ class Digests:
     config_schema_version: int | None
 
 
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9A-Za-z]+")  # tasks.publish.make_run_id
+
+
 def find_same_build(
     output_path: str,
     model_name: str,
@@ -232,8 +236,20 @@ def find_same_build(
             _check_files(at, version)  # a damaged version is never reused
         except CorruptStateError:
             continue
+        if not _published(output_path, version.version, settings):
+            continue  # its run was killed before publishing: a champion needs a run directory
         return version
     return None
+
+
+def _published(output_path: str, version: str, settings: Settings) -> bool:
+    """Whether the run that registered ``version`` completed its run directory
+    (``runs/{YYYY-MM-DD}/{run_id}/manifest.json``, written last; run ids start with the date)."""
+    if not RUN_ID.fullmatch(version):
+        return False
+    day = f"{version[:4]}-{version[4:6]}-{version[6:8]}"
+    manifest = storage.join(output_path, "runs", day, version, "manifest.json")
+    return storage.exists(manifest, settings=settings)
 
 
 def recent_champions(

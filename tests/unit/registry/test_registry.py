@@ -71,6 +71,11 @@ def test_the_same_code_config_and_data_find_the_version_built_from_them(root: st
     _register(root, V1)  # no code or config digest recorded: never matches
     _register(root, V2, digests=same)
     _register(root, V3, digests=registry.Digests("code-1", "config-2", 2))
+    # a run killed between register and publish left no run directory: its build is not reused
+    assert registry.find_same_build(root, MODEL, same, "digest-1") is None
+    run_dir = Path(root) / "runs" / f"{V2[:4]}-{V2[4:6]}-{V2[6:8]}" / V2
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text("{}")
     found = registry.find_same_build(root, MODEL, same, "digest-1")
     assert found is not None
     assert found.version == V2
