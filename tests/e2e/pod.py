@@ -103,7 +103,8 @@ def start_cluster(root: Path) -> Iterator[Cluster]:
         for bucket in (LANDING, OUT_BUCKET):
             s3.create_bucket(Bucket=bucket)
         dataset = root / "dataset"
-        write_dataset(conf.generator_spec(conf.to_app_config(conf.compose_config(SMALL))), dataset)
+        spec = conf.to_app_config(conf.compose_config(SMALL)).data.generator.to_spec()
+        write_dataset(spec, dataset)
         for path in sorted(dataset.glob("date=*/*.parquet")):
             s3.upload_file(str(path), LANDING, f"{PREFIX}{path.relative_to(dataset).as_posix()}")
 
