@@ -91,6 +91,11 @@ def test_backtest_windows_run_on_several_workers_and_equal_in_process(
 
 
 def test_distributed_training_uses_every_worker(cluster: Any, inputs: dict[str, Any]) -> None:
+    # lightgbm.dask builds on lightgbm.sklearn; scikit-learn comes with the bench group only,
+    # as long as runner.distributed_training is refused (the served model is an ensemble)
+    pytest.importorskip(
+        "sklearn", reason="lightgbm.dask needs scikit-learn (uv sync --group bench)"
+    )
     from distributed import Client, get_task_stream
 
     from tasks import chain
